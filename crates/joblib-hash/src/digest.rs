@@ -234,7 +234,10 @@ mod tests {
         ));
         assert!(matches!(
             "g123456789abcdeffedcba9876543210".parse::<Digest>(),
-            Err(Error::InvalidDigest { reason: "not a hex digit", .. })
+            Err(Error::InvalidDigest {
+                reason: "not a hex digit",
+                ..
+            })
         ));
         // A multi-byte character must not cause a slicing panic.
         assert!("é".repeat(16).parse::<Digest>().is_err());

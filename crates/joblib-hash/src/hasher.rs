@@ -2,7 +2,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::encoder::{Encoder, Ser};
+use crate::encoder::Encoder;
+use crate::ser::Ser;
 use crate::{Algorithm, Digest, Error};
 
 /// The digest of one value with the default algorithm, XXH3-128.

@@ -64,6 +64,8 @@ mod digest;
 mod encoder;
 mod error;
 mod hasher;
+mod seq;
+mod ser;
 mod sink;
 pub mod unordered;
 

@@ -6,13 +6,33 @@
 //! supported algorithm the one-shot and the streaming digest of the same bytes
 //! are equal, so a small value that never leaves the buffer is hashed with a
 //! single one-shot call, and a large one streams in blocks of `CAPACITY`.
+//!
+//! The buffer is a fixed-size array a little longer than `CAPACITY`, so that
+//! the hot loop can index it with a mask and no bounds check.
 
 use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::{Algorithm, Digest};
 
-/// How many bytes are collected before they are handed to the hash function.
-pub(crate) const CAPACITY: usize = 256 * 1024;
+/// How many bytes are collected before they are handed to the hash function
+/// (a power of two).
+pub(crate) const CAPACITY: usize = 32 * 1024;
+
+/// The buffer's length: `CAPACITY` plus room for one more primitive, so that
+/// `buf[(pos & MASK)..][..16]` is always in bounds.
+pub(crate) const BUF_LEN: usize = CAPACITY + 16;
+
+/// Masks a position below `CAPACITY` to itself, and proves to the compiler
+/// that it is below `CAPACITY`.
+pub(crate) const MASK: usize = CAPACITY - 1;
+
+/// A sink's buffer.
+pub(crate) type Buffer = Box<[u8; BUF_LEN]>;
+
+/// A new, zeroed buffer.
+pub(crate) fn new_buffer() -> Buffer {
+    Box::new([0u8; BUF_LEN])
+}
 
 enum State {
     // Boxed: the XXH3 streaming state is about 600 bytes and most values
@@ -43,83 +63,90 @@ impl State {
 }
 
 pub(crate) struct Sink {
-    /// Encoded bytes not yet given to the hash function. Public to the crate
-    /// so the encoder's hot loop can append to it without a call.
-    pub(crate) buf: Vec<u8>,
+    /// Public to the crate so sequences can write runs into it at their own
+    /// cursor; bytes from `fill` on do not matter.
+    pub(crate) buf: Buffer,
+    /// How many bytes of `buf` hold encoded data not yet hashed.
+    pub(crate) fill: usize,
     state: Option<State>,
     algorithm: Algorithm,
 }
 
 impl Sink {
-    pub(crate) fn new(algorithm: Algorithm, buf: Vec<u8>) -> Sink {
-        debug_assert!(buf.is_empty());
+    /// A sink writing into `buf`, whose old contents do not matter.
+    pub(crate) fn new(algorithm: Algorithm, buf: Buffer) -> Sink {
         Sink {
             buf,
+            fill: 0,
             state: None,
             algorithm,
         }
     }
 
-    /// Hands the buffered bytes to the hash function.
-    pub(crate) fn flush(&mut self) {
-        if self.buf.is_empty() {
-            return;
-        }
+    fn state(&mut self) -> &mut State {
         let algorithm = self.algorithm;
-        self.state
-            .get_or_insert_with(|| State::new(algorithm))
-            .update(&self.buf);
-        self.buf.clear();
+        self.state.get_or_insert_with(|| State::new(algorithm))
     }
 
-    /// Makes sure `additional` more bytes fit without passing `CAPACITY`.
+    /// Hands the buffered bytes to the hash function.
+    pub(crate) fn flush(&mut self) {
+        if self.fill > 0 {
+            let fill = self.fill;
+            let algorithm = self.algorithm;
+            self.state
+                .get_or_insert_with(|| State::new(algorithm))
+                .update(&self.buf[..fill]);
+            self.fill = 0;
+        }
+    }
+
+    /// Makes room for `additional` more bytes below `CAPACITY`, flushing if
+    /// needed (`additional` may be at most `CAPACITY`).
     #[inline]
-    pub(crate) fn make_room(&mut self, additional: usize) {
-        if self.buf.len() + additional > CAPACITY {
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        debug_assert!(additional <= CAPACITY);
+        if self.fill + additional > CAPACITY {
             self.flush();
         }
     }
 
     #[inline]
     pub(crate) fn write(&mut self, bytes: &[u8]) {
-        self.make_room(bytes.len());
         if bytes.len() > CAPACITY {
             // Large byte strings go to the hash function directly, uncopied.
-            let algorithm = self.algorithm;
-            self.state
-                .get_or_insert_with(|| State::new(algorithm))
-                .update(bytes);
-        } else {
-            self.buf.extend_from_slice(bytes);
+            self.flush();
+            self.state().update(bytes);
+            return;
         }
+        self.reserve(bytes.len());
+        self.buf[self.fill..self.fill + bytes.len()].copy_from_slice(bytes);
+        self.fill += bytes.len();
     }
 
     /// The digest of everything written so far; the sink is left as it was.
     pub(crate) fn digest(&self) -> Digest {
+        let pending = &self.buf[..self.fill];
         match (&self.state, self.algorithm) {
-            (None, Algorithm::Xxh3_128) => Digest::from_xxh3(xxh3_128(&self.buf)),
+            (None, Algorithm::Xxh3_128) => Digest::from_xxh3(xxh3_128(pending)),
             #[cfg(feature = "blake3")]
-            (None, Algorithm::Blake3) => Digest::from_blake3(blake3::hash(&self.buf)),
+            (None, Algorithm::Blake3) => Digest::from_blake3(blake3::hash(pending)),
             (Some(State::Xxh3(h)), _) => {
                 let mut h = h.clone();
-                h.update(&self.buf);
+                h.update(pending);
                 Digest::from_xxh3(h.digest128())
             }
             #[cfg(feature = "blake3")]
             (Some(State::Blake3(h)), _) => {
                 let mut h = h.clone();
-                h.update(&self.buf);
+                h.update(pending);
                 Digest::from_blake3(h.finalize())
             }
         }
     }
 
-    /// The digest, and the emptied buffer for reuse.
-    pub(crate) fn finish(self) -> (Digest, Vec<u8>) {
-        let digest = self.digest();
-        let mut buf = self.buf;
-        buf.clear();
-        (digest, buf)
+    /// The digest, and the buffer for reuse.
+    pub(crate) fn finish(self) -> (Digest, Buffer) {
+        (self.digest(), self.buf)
     }
 }
 
@@ -131,14 +158,16 @@ mod tests {
     /// whatever the block boundaries.
     #[test]
     fn streaming_equals_one_shot() {
-        let data: Vec<u8> = (0..3 * CAPACITY + 17).map(|i| (i * 31 % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * CAPACITY + 17)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
         for len in [0, 1, 15, 16, 17, 128, 240, 241, 1024, CAPACITY, data.len()] {
             let bytes = &data[..len];
-            let mut pieces = Sink::new(Algorithm::Xxh3_128, Vec::new());
+            let mut pieces = Sink::new(Algorithm::Xxh3_128, new_buffer());
             for chunk in bytes.chunks(1000) {
                 pieces.write(chunk);
             }
-            let mut whole = Sink::new(Algorithm::Xxh3_128, Vec::new());
+            let mut whole = Sink::new(Algorithm::Xxh3_128, new_buffer());
             whole.write(bytes);
             let expected = Digest::from_xxh3(xxh3_128(bytes));
             assert_eq!(pieces.digest(), expected, "len {len}");

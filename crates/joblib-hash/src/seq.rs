@@ -1,0 +1,327 @@
+//! Sequences and tuples, and the serializer for their elements.
+//!
+//! A run of consecutive primitive elements of one type is written as chunks
+//! `RUN, type tag, count: u16, data` of at most [`MAX_RUN`] elements, with no
+//! tag per element. This is the hot loop of hashing a large array, so the
+//! run's cursor lives in [`Seq`], which is a local variable of the loop that
+//! drives it (`collect_seq` here, or a type's own `Serialize` impl): the
+//! compiler can then keep the cursor in a register instead of writing it back
+//! to memory for every element.
+
+use serde::ser::{self, Serialize, Serializer};
+
+use crate::Error;
+use crate::encoder::{Encoder, primitive_methods, tag};
+use crate::ser::{Fields, Map, Ser};
+use crate::sink::{CAPACITY, MASK};
+
+/// The most elements one run chunk holds: a whole chunk of the widest
+/// primitive (16 bytes) and its header fit in the sink's buffer.
+pub(crate) const MAX_RUN: usize = 1024;
+const _: () = assert!(4 + MAX_RUN * 16 <= CAPACITY && MAX_RUN <= u16::MAX as usize);
+
+/// An open run chunk, or none (`tag == 0`).
+#[derive(Clone, Copy)]
+struct Run {
+    /// The elements' type tag.
+    tag: u8,
+    /// Bytes per element.
+    width: usize,
+    /// Where the chunk's count goes in the sink's buffer.
+    header: usize,
+    /// Where the next element goes in the sink's buffer.
+    pos: usize,
+    /// The cursor position at which the chunk is full.
+    limit: usize,
+}
+
+const CLOSED: Run = Run {
+    tag: 0,
+    width: 1,
+    header: 0,
+    pos: 0,
+    limit: 0,
+};
+
+/// Sequences and tuples of every kind; with `set`, an unordered set.
+///
+/// Only scalars live here (a set's digests are kept by the encoder), so that
+/// nothing of a `Seq` escapes to an out-of-line call and the optimizer can
+/// keep it in registers.
+pub(crate) struct Seq<'a> {
+    enc: &'a mut Encoder,
+    set: bool,
+    run: Run,
+}
+
+impl<'a> Seq<'a> {
+    /// An ordered sequence: its tag, the type and variant names if any, then
+    /// the elements and `END`. Inlined, like `set`, so the caller's `Seq` is
+    /// built in place and its run cursor can be kept in registers.
+    #[inline(always)]
+    pub(crate) fn ordered(
+        enc: &'a mut Encoder,
+        tag: u8,
+        names: Option<(&str, Option<&str>)>,
+    ) -> Seq<'a> {
+        write_header(enc, tag, names);
+        Seq {
+            enc,
+            set: false,
+            run: CLOSED,
+        }
+    }
+
+    /// A set: each element is hashed on its own, as a map entry is.
+    #[inline(always)]
+    pub(crate) fn set(enc: &'a mut Encoder) -> Seq<'a> {
+        enc.begin_set();
+        Seq {
+            enc,
+            set: true,
+            run: CLOSED,
+        }
+    }
+
+    #[inline(always)]
+    fn push<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) {
+        if self.run.tag != tag || self.run.pos >= self.run.limit {
+            self.run = restart_run(self.enc, self.run, tag, N);
+        }
+        // `pos < limit <= CAPACITY`, so the mask changes nothing; it only
+        // shows the compiler that the slice is in bounds.
+        let at = self.run.pos & MASK;
+        self.enc.sink.buf[at..at + N].copy_from_slice(&bytes);
+        self.run.pos += N;
+    }
+
+    #[inline]
+    fn close_run(&mut self) {
+        if self.run.tag != 0 {
+            close(self.enc, self.run);
+            self.run = CLOSED;
+        }
+    }
+
+    #[inline(always)]
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        if self.set {
+            // Only the encoder goes to the out-of-line call: were `self` to
+            // escape, its run cursor could no longer live in a register.
+            return set_element(self.enc, value);
+        }
+        value.serialize(Elem { seq: self })
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        if self.set {
+            self.enc.end_set();
+        } else {
+            self.close_run();
+            self.enc.write_tag(tag::END);
+        }
+        Ok(())
+    }
+}
+
+fn write_header(enc: &mut Encoder, tag: u8, names: Option<(&str, Option<&str>)>) {
+    enc.write_tag(tag);
+    if let Some((name, variant)) = names {
+        enc.write_name(name);
+        if let Some(variant) = variant {
+            enc.write_name(variant);
+        }
+    }
+}
+
+/// Hashes a set element on its own and keeps its digest.
+#[cold]
+#[inline(never)]
+fn set_element<T: Serialize + ?Sized>(enc: &mut Encoder, value: &T) -> Result<(), Error> {
+    enc.begin_entry();
+    value.serialize(Ser::new(&mut *enc))?;
+    let digest = enc.end_entry();
+    enc.push_set_element(digest);
+    Ok(())
+}
+
+/// Closes `open` if it is a run, and opens a new chunk for `tag`. Takes and
+/// returns the run by value so that the caller's copy is never borrowed.
+#[cold]
+#[inline(never)]
+fn restart_run(enc: &mut Encoder, open: Run, tag: u8, width: usize) -> Run {
+    if open.tag != 0 {
+        close(enc, open);
+    }
+    // The whole chunk fits, so the sink never flushes while its count is
+    // still to be written into its header.
+    enc.sink.reserve(4 + MAX_RUN * width);
+    let at = enc.sink.fill;
+    enc.sink.buf[at..at + 4].copy_from_slice(&[tag::RUN, tag, 0, 0]);
+    let pos = at + 4;
+    enc.sink.fill = pos;
+    Run {
+        tag,
+        width,
+        header: at + 2,
+        pos,
+        limit: pos + MAX_RUN * width,
+    }
+}
+
+/// Writes the run's count into its header and hands its bytes to the sink.
+fn close(enc: &mut Encoder, run: Run) {
+    let count = (run.pos - run.header - 2) / run.width;
+    debug_assert!((1..=MAX_RUN).contains(&count));
+    enc.sink.buf[run.header..run.header + 2].copy_from_slice(&(count as u16).to_le_bytes());
+    enc.sink.fill = run.pos;
+}
+
+/// The four sequence-like serde traits all push elements and end the same way.
+macro_rules! sequence_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Seq<'_> {
+            type Ok = ();
+            type Error = Error;
+            #[inline(always)]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )*};
+}
+
+sequence_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// The serializer for one element of an ordered sequence: primitives join
+/// the run; anything else closes it and is written as a value.
+struct Elem<'s, 'a> {
+    seq: &'s mut Seq<'a>,
+}
+
+impl<'s> Elem<'s, '_> {
+    #[inline(always)]
+    fn primitive<const N: usize>(self, tag: u8, bytes: [u8; N]) -> Result<(), Error> {
+        self.seq.push(tag, bytes);
+        Ok(())
+    }
+
+    /// The value serializer, with the run closed.
+    fn value(self) -> Ser<'s> {
+        let seq = self.seq;
+        seq.close_run();
+        Ser::new(&mut *seq.enc)
+    }
+}
+
+impl<'s> Serializer for Elem<'s, '_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Seq<'s>;
+    type SerializeTuple = Seq<'s>;
+    type SerializeTupleStruct = Seq<'s>;
+    type SerializeTupleVariant = Seq<'s>;
+    type SerializeMap = Map<'s>;
+    type SerializeStruct = Fields<'s>;
+    type SerializeStructVariant = Fields<'s>;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    primitive_methods!();
+
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.value().serialize_str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.value().serialize_bytes(v)
+    }
+    fn serialize_none(self) -> Result<(), Error> {
+        self.value().serialize_none()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        self.value().serialize_some(value)
+    }
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.value().serialize_unit()
+    }
+    fn serialize_unit_struct(self, name: &'static str) -> Result<(), Error> {
+        self.value().serialize_unit_struct(name)
+    }
+    fn serialize_unit_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.value().serialize_unit_variant(name, index, variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.value().serialize_newtype_struct(name, value)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.value()
+            .serialize_newtype_variant(name, index, variant, value)
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'s>, Error> {
+        self.value().serialize_seq(len)
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'s>, Error> {
+        self.value().serialize_tuple(len)
+    }
+    fn serialize_tuple_struct(self, name: &'static str, len: usize) -> Result<Seq<'s>, Error> {
+        self.value().serialize_tuple_struct(name, len)
+    }
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Seq<'s>, Error> {
+        self.value()
+            .serialize_tuple_variant(name, index, variant, len)
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<Map<'s>, Error> {
+        self.value().serialize_map(len)
+    }
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Fields<'s>, Error> {
+        self.value().serialize_struct(name, len)
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Fields<'s>, Error> {
+        self.value()
+            .serialize_struct_variant(name, index, variant, len)
+    }
+    fn collect_seq<I>(self, iter: I) -> Result<(), Error>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.value().collect_seq(iter)
+    }
+}
