@@ -20,28 +20,45 @@ use crate::sink::{CAPACITY, MASK};
 pub(crate) const MAX_RUN: usize = 1024;
 const _: () = assert!(4 + MAX_RUN * 16 <= CAPACITY && MAX_RUN <= u16::MAX as usize);
 
-/// An open run chunk, or none (`tag == 0`).
+/// An open run chunk, or none.
+///
+/// The run's type tag rides in the high bits of its cursor (`key = tag << 48
+/// | pos`), so the hot check "same type, chunk not full" is one subtraction
+/// and one comparison: `key - (tag << 48) < limit` fails both when the chunk
+/// is full and when the tag differs (the difference is then at least 2^48,
+/// or wraps around).
 #[derive(Clone, Copy)]
 struct Run {
-    /// The elements' type tag.
-    tag: u8,
+    /// `tag << TAG_SHIFT | pos`, where `pos` is where the next element goes
+    /// in the sink's buffer; 0 when no run is open.
+    key: u64,
+    /// The position at which the chunk is full; 0 when no run is open.
+    limit: u64,
     /// Bytes per element.
     width: usize,
     /// Where the chunk's count goes in the sink's buffer.
     header: usize,
-    /// Where the next element goes in the sink's buffer.
-    pos: usize,
-    /// The cursor position at which the chunk is full.
-    limit: usize,
 }
 
+const TAG_SHIFT: u32 = 48;
+
 const CLOSED: Run = Run {
-    tag: 0,
+    key: 0,
+    limit: 0,
     width: 1,
     header: 0,
-    pos: 0,
-    limit: 0,
 };
+
+impl Run {
+    fn is_open(&self) -> bool {
+        self.limit != 0
+    }
+
+    /// Where the next element goes.
+    fn pos(&self) -> usize {
+        (self.key & ((1 << TAG_SHIFT) - 1)) as usize
+    }
+}
 
 /// Sequences and tuples of every kind; with `set`, an unordered set.
 ///
@@ -85,19 +102,21 @@ impl<'a> Seq<'a> {
 
     #[inline(always)]
     fn push<const N: usize>(&mut self, tag: u8, bytes: [u8; N]) {
-        if self.run.tag != tag || self.run.pos >= self.run.limit {
+        let mut pos = self.run.key.wrapping_sub(u64::from(tag) << TAG_SHIFT);
+        if pos >= self.run.limit {
             self.run = restart_run(self.enc, self.run, tag, N);
+            pos = self.run.pos() as u64;
         }
         // `pos < limit <= CAPACITY`, so the mask changes nothing; it only
         // shows the compiler that the slice is in bounds.
-        let at = self.run.pos & MASK;
+        let at = pos as usize & MASK;
         self.enc.sink.buf[at..at + N].copy_from_slice(&bytes);
-        self.run.pos += N;
+        self.run.key += N as u64;
     }
 
     #[inline]
     fn close_run(&mut self) {
-        if self.run.tag != 0 {
+        if self.run.is_open() {
             close(self.enc, self.run);
             self.run = CLOSED;
         }
@@ -150,7 +169,7 @@ fn set_element<T: Serialize + ?Sized>(enc: &mut Encoder, value: &T) -> Result<()
 #[cold]
 #[inline(never)]
 fn restart_run(enc: &mut Encoder, open: Run, tag: u8, width: usize) -> Run {
-    if open.tag != 0 {
+    if open.is_open() {
         close(enc, open);
     }
     // The whole chunk fits, so the sink never flushes while its count is
@@ -161,20 +180,20 @@ fn restart_run(enc: &mut Encoder, open: Run, tag: u8, width: usize) -> Run {
     let pos = at + 4;
     enc.sink.fill = pos;
     Run {
-        tag,
+        key: (u64::from(tag) << TAG_SHIFT) | pos as u64,
+        limit: (pos + MAX_RUN * width) as u64,
         width,
         header: at + 2,
-        pos,
-        limit: pos + MAX_RUN * width,
     }
 }
 
 /// Writes the run's count into its header and hands its bytes to the sink.
 fn close(enc: &mut Encoder, run: Run) {
-    let count = (run.pos - run.header - 2) / run.width;
+    let pos = run.pos();
+    let count = (pos - run.header - 2) / run.width;
     debug_assert!((1..=MAX_RUN).contains(&count));
     enc.sink.buf[run.header..run.header + 2].copy_from_slice(&(count as u16).to_le_bytes());
-    enc.sink.fill = run.pos;
+    enc.sink.fill = pos;
 }
 
 /// The four sequence-like serde traits all push elements and end the same way.
