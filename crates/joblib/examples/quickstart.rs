@@ -1,13 +1,15 @@
 //! The quickstart: the README's main job.
 //!
-//! A small numerical pipeline's inputs are fingerprinted with `joblib::hash`:
-//! equal inputs give equal digests in every run and process, whatever the
-//! memory layout of an array or the order of a map, and any change shows.
-//! This is what the disk cache keys its entries on.
+//! A small numerical pipeline: its inputs are fingerprinted with
+//! `joblib::hash` (equal inputs give equal digests in every run and process,
+//! whatever the memory layout of an array or the order of a map; any change
+//! shows: this is what the disk cache keys its entries on), and per-chunk
+//! statistics are computed in parallel with `Parallel` and `delayed`.
 //!
 //! Run it with `cargo run --release --example quickstart`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use joblib::prelude::*;
@@ -72,7 +74,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         key.finish()?
     );
 
-    // 4. Speed on a large array.
+    // 4. Per-chunk statistics in parallel, in input order, with joblib's
+    //    progress lines on stderr.
+    let shared = Arc::new(data.clone());
+    let chunks = (0..data.nrows()).step_by(250).map(|start| {
+        let data = Arc::clone(&shared);
+        delayed(
+            move |start: usize| {
+                let rows = data.slice(ndarray::s![start..start + 250, ..]);
+                let mean = rows.mean().unwrap_or(f64::NAN);
+                let std = rows.std(0.0);
+                (start, mean, std)
+            },
+            start,
+        )
+    });
+    let stats = Parallel::new().n_jobs(2).verbose(10).run(chunks)?;
+    println!("\nper-chunk statistics (rows, mean, std), computed in parallel:");
+    for (start, mean, std) in &stats {
+        println!(
+            "  rows {start:>4}..{:<4}  mean {mean:+.4}  std {std:.4}",
+            start + 250
+        );
+    }
+
+    // 5. Speed on a large array.
     let big = Array1::from_iter((0..25_000_000).map(|i| i as f64));
     let bytes = big.len() * 8;
     let start = Instant::now();

@@ -1,0 +1,175 @@
+"""Python joblib on the workloads of joblib for Rust's benchmarks.
+
+Prints one JSON object per line: {"group", "name", "median_s", "runs", "note"}.
+`cargo xtask bench` runs it next to the criterion benchmarks and puts the
+medians side by side in docs/benchmarks.md. Run it alone with
+
+    python3 benches/python/joblib_baseline.py [GROUP ...]
+
+where GROUP is any of: hash persist memory parallel (default: all).
+Needs `pip install joblib numpy`.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+import joblib
+import numpy as np
+
+
+def median_time(fn, runs, setup=None):
+    times = []
+    for _ in range(runs):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def report(group, name, seconds, runs, note=""):
+    print(json.dumps({"group": group, "name": name, "median_s": seconds, "runs": runs, "note": note}), flush=True)
+
+
+def bench_hash():
+    a = np.sin(np.arange(25_000_000, dtype=np.float64))
+    report("hash", "200 MB float64 array", median_time(lambda: joblib.hash(a), 5), 5, "md5 over the buffer")
+    d = {f"key-{i}": i for i in range(100_000)}
+    report("hash", "dict of 100k str -> int", median_time(lambda: joblib.hash(d), 5), 5)
+
+
+# (method, level, megabytes): the slow codecs get less data, so the group
+# stays within a few minutes; throughput is comparable across sizes.
+PERSIST_CASES = [
+    (None, None, 200),
+    ("lz4", 3, 200),
+    ("zlib", 3, 50),
+    ("gzip", 3, 50),
+    ("bz2", 3, 20),
+    ("xz", 3, 10),
+    ("lzma", 3, 10),
+]
+
+
+def bench_persist():
+    folder = tempfile.mkdtemp(prefix="joblib-baseline-")
+    try:
+        for method, level, mb in PERSIST_CASES:
+            n = mb * 1_000_000 // 8
+            # A smooth signal: compressible, as the Rust benchmark's data.
+            data = np.sin(np.arange(n, dtype=np.float64) * 1e-4)
+            path = os.path.join(folder, "data.pkl")
+            compress = 0 if method is None else (method, level)
+            label = "none" if method is None else f"{method}-{level}"
+            runs = 3 if mb >= 50 else 2
+            dump_s = median_time(lambda: joblib.dump(data, path, compress=compress), runs)
+            size = os.path.getsize(path)
+            load_s = median_time(lambda: joblib.load(path), runs)
+            note = f"{mb} MB, {mb / dump_s:.0f} MB/s dump, {mb / load_s:.0f} MB/s load, ratio {n * 8 / size:.2f}"
+            report("persist", f"dump {label}", dump_s, runs, note)
+            report("persist", f"load {label}", load_s, runs, note)
+        big = np.arange(1_000_000_000 // 8, dtype=np.float64)
+        path = os.path.join(folder, "big.pkl")
+        joblib.dump(big, path)
+        del big
+        report("persist", "load mmap 1 GB", median_time(lambda: joblib.load(path, mmap_mode="r"), 20), 20)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_memory():
+    folder = tempfile.mkdtemp(prefix="joblib-baseline-memory-")
+    try:
+        memory = joblib.Memory(folder, verbose=0)
+
+        def small(x):
+            return x + 1
+
+        def big(a):
+            return float(a.sum())
+
+        cached_small = memory.cache(small)
+        cached_big = memory.cache(big)
+        cached_small(1)
+        report("memory", "hit, one int argument", median_time(lambda: cached_small(1), 200), 200)
+        arr = np.random.default_rng(0).random(10_000_000 // 8)
+        cached_big(arr)
+        report("memory", "hit, 10 MB array argument", median_time(lambda: cached_big(arr), 30), 30)
+        counter = iter(range(10**9))
+        report("memory", "miss, one int argument", median_time(lambda: cached_small(next(counter) + 10), 100), 100, "includes the function's own negligible time")
+        for i in range(1000):
+            cached_small(10**6 + i)
+
+        def reduce():
+            memory.reduce_size(bytes_limit=1)
+
+        report("memory", "reduce_size over ~1000 entries", median_time(reduce, 1), 1, "evicts everything")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def trivial(x):
+    return x
+
+
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+    return x
+
+
+def total(a):
+    return float(a.sum())
+
+
+def bench_parallel():
+    from joblib import Parallel, delayed
+
+    for backend in ("loky", "threading"):
+        with Parallel(n_jobs=2, backend=backend) as p:
+            p(delayed(trivial)(i) for i in range(100))  # warm the pool
+            t = median_time(lambda: p(delayed(trivial)(i) for i in range(10_000)), 5)
+        report("parallel", f"10k trivial tasks, {backend}, warm", t, 5)
+    with Parallel(n_jobs=2, backend="loky") as p:
+        p(delayed(trivial)(i) for i in range(10))
+        t1 = median_time(lambda: Parallel(n_jobs=1)(delayed(spin)(0.25) for _ in range(8)), 1)
+        t2 = median_time(lambda: p(delayed(spin)(0.25) for _ in range(8)), 2)
+    report("parallel", "8 x 0.25 s CPU tasks, n_jobs=1", t1, 1)
+    report("parallel", "8 x 0.25 s CPU tasks, loky n_jobs=2", t2, 2, f"speedup {t1 / t2:.2f}x")
+    a = np.ones((12_500_000 // 1000, 1000))  # 100 MB
+    with Parallel(n_jobs=2, backend="loky") as p:
+        p(delayed(total)(a) for _ in range(4))
+        t = median_time(lambda: p(delayed(total)(a) for _ in range(4)), 5)
+    report("parallel", "100 MB array to 4 tasks, loky (memmapped)", t, 5)
+    # A cold start needs a fresh interpreter: loky keeps its workers for the
+    # life of the process. Timed inside the child, after its imports.
+    import subprocess
+
+    child = (
+        "import time; from joblib import Parallel, delayed\n"
+        "t = time.perf_counter()\n"
+        "Parallel(n_jobs=2, backend='loky')(delayed(abs)(-1) for _ in range(1))\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    colds = [float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout) for _ in range(3)]
+    report("parallel", "cold pool of 2 workers, one task, loky", statistics.median(colds), 3, "fresh interpreter, timed after imports")
+
+
+GROUPS = {"hash": bench_hash, "persist": bench_persist, "memory": bench_memory, "parallel": bench_parallel}
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or list(GROUPS)
+    unknown = [g for g in chosen if g not in GROUPS]
+    if unknown:
+        sys.exit(f"unknown group(s) {unknown}; choose from {list(GROUPS)}")
+    print(json.dumps({"group": "meta", "name": "versions", "joblib": joblib.__version__, "numpy": np.__version__, "python": sys.version.split()[0]}), flush=True)
+    for g in chosen:
+        GROUPS[g]()

@@ -1,0 +1,401 @@
+//! A batch: consecutive tasks of one call, type-erased so any backend can
+//! run them.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::error::{BoxError, Error, panic_message};
+use crate::nesting;
+use crate::task::{Task, infallible};
+
+/// Consecutive tasks of one parallel call, ready to run on any thread.
+///
+/// A [`ParallelBackend`](crate::ParallelBackend) receives batches in
+/// [`submit`](crate::ParallelBackend::submit) and must eventually call
+/// [`run`](Batch::run) or [`fail`](Batch::fail) on each. Running a batch
+/// catches task panics, skips the tasks of a call that was aborted, applies
+/// the nesting rules to `Parallel` calls made inside the tasks, and sends the
+/// results back to the call; the backend has nothing else to do.
+pub struct Batch {
+    job: Box<dyn Job>,
+    first_index: usize,
+    len: usize,
+    call_id: u64,
+    nesting_level: usize,
+    n_jobs: usize,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("call_id", &self.call_id)
+            .field("first_index", &self.first_index)
+            .field("len", &self.len)
+            .field("nesting_level", &self.nesting_level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Batch {
+    /// Index (position in the call's input) of the first task.
+    pub fn first_index(&self) -> usize {
+        self.first_index
+    }
+
+    /// Number of tasks in the batch (at least 1).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always `false`: a call never submits an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The call this batch belongs to (see [`CallInfo`](crate::CallInfo)).
+    pub fn call_id(&self) -> u64 {
+        self.call_id
+    }
+
+    /// The nesting level of the call that made this batch (0 at top level).
+    pub fn nesting_level(&self) -> usize {
+        self.nesting_level
+    }
+
+    /// The number of workers the call that made this batch may use.
+    pub fn n_jobs(&self) -> usize {
+        self.n_jobs
+    }
+
+    /// Runs the tasks in order on the current thread and sends their results
+    /// to the call. Never panics because of a task: a panic is caught and
+    /// reported as [`Error::Panic`](crate::Error::Panic).
+    pub fn run(self) {
+        let _level = nesting::enter_task(self.nesting_level + 1, self.n_jobs);
+        self.job.run();
+    }
+
+    /// Reports that the backend could not run this batch; the call stops
+    /// with [`Error::Backend`](crate::Error::Backend) naming the batch's first
+    /// task.
+    pub fn fail(self, backend: &str, error: impl Into<BoxError>) {
+        self.job.fail(backend, error.into());
+    }
+}
+
+/// The result of one batch, sent from the worker to the call.
+pub(crate) struct Outcome<R> {
+    pub(crate) seq: usize,
+    /// The results, unless they went into the call's collector.
+    pub(crate) results: Vec<R>,
+    /// Number of tasks that completed.
+    pub(crate) completed: usize,
+    pub(crate) error: Option<Error>,
+    /// Time spent running the tasks, for auto-batching.
+    pub(crate) elapsed: Duration,
+    /// Whether some tasks were skipped because the call was aborted.
+    pub(crate) cancelled: bool,
+}
+
+/// State of one call shared with its batches.
+pub(crate) struct CallShared<R> {
+    pub(crate) tx: Sender<Outcome<R>>,
+    /// Tasks with an index at or above this do not start.
+    pub(crate) cancel_from: AtomicUsize,
+    pub(crate) epoch: Instant,
+    /// For `run`: results are appended here, in order, by the worker that
+    /// finished the batch, while they are still in its cache.
+    pub(crate) collector: Option<Mutex<Collector<R>>>,
+}
+
+/// Assembles the results of `run` in input order from batches finishing in
+/// any order.
+pub(crate) struct Collector<R> {
+    pub(crate) results: Vec<R>,
+    next_seq: usize,
+    early: BTreeMap<usize, Vec<R>>,
+    /// The results vector is lent to the worker running batch `next_seq`.
+    lent: bool,
+}
+
+impl<R> Collector<R> {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Collector {
+            results: Vec::with_capacity(capacity),
+            next_seq: 0,
+            early: BTreeMap::new(),
+            lent: false,
+        }
+    }
+
+    /// Lends the results vector to batch `seq` if it is the next one in
+    /// order, so that it pushes its results there directly, with no copy.
+    fn lend(&mut self, seq: usize) -> Option<Vec<R>> {
+        if seq != self.next_seq || self.lent {
+            return None;
+        }
+        self.lent = true;
+        Some(std::mem::take(&mut self.results))
+    }
+
+    /// Takes back the lent vector; `complete` if the batch ran all its tasks.
+    fn give_back(&mut self, results: Vec<R>, complete: bool) {
+        self.results = results;
+        self.lent = false;
+        if complete {
+            self.next_seq += 1;
+            while let Some(batch) = self.early.remove(&self.next_seq) {
+                self.results.extend(batch);
+                self.next_seq += 1;
+            }
+        }
+    }
+
+    fn add(&mut self, seq: usize, batch: Vec<R>) {
+        if seq != self.next_seq || self.lent {
+            self.early.insert(seq, batch);
+            return;
+        }
+        self.results.extend(batch);
+        self.next_seq += 1;
+        while let Some(batch) = self.early.remove(&self.next_seq) {
+            self.results.extend(batch);
+            self.next_seq += 1;
+        }
+    }
+
+    /// Whether every batch added so far has been placed.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.early.is_empty()
+    }
+}
+
+/// Which task of a batch is running, and since when; read by the call to
+/// enforce its timeout.
+#[derive(Default)]
+pub(crate) struct TaskClock {
+    /// Index + 1 of the running task, 0 when none is.
+    pub(crate) running: AtomicUsize,
+    /// Start of the running task, in nanoseconds since the call's epoch.
+    pub(crate) started_ns: AtomicU64,
+}
+
+trait Job: Send {
+    fn run(self: Box<Self>);
+    fn fail(self: Box<Self>, backend: &str, error: BoxError);
+}
+
+pub(crate) struct TypedJob<T: Task> {
+    tasks: Vec<T>,
+    /// Tasks run between two checks of `cancel_from`.
+    check_every: usize,
+    seq: usize,
+    first: usize,
+    shared: Arc<CallShared<T::Output>>,
+    clock: Option<Arc<TaskClock>>,
+    /// Set once an outcome was sent, so that `Drop` does not send another.
+    sent: bool,
+}
+
+impl<T: Task> TypedJob<T> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn into_batch(
+        tasks: Vec<T>,
+        check_every: usize,
+        seq: usize,
+        first: usize,
+        shared: Arc<CallShared<T::Output>>,
+        clock: Option<Arc<TaskClock>>,
+        call_id: u64,
+        nesting_level: usize,
+        n_jobs: usize,
+    ) -> Batch {
+        let len = tasks.len();
+        Batch {
+            job: Box::new(TypedJob {
+                tasks,
+                check_every: check_every.max(1),
+                seq,
+                first,
+                shared,
+                clock,
+                sent: false,
+            }),
+            first_index: first,
+            len,
+            call_id,
+            nesting_level,
+            n_jobs,
+        }
+    }
+
+    fn send(&mut self, outcome: Outcome<T::Output>) {
+        self.sent = true;
+        // The call may be gone (it returned early); nobody wants the result.
+        let _ = self.shared.tx.send(outcome);
+    }
+}
+
+impl<T: Task> Job for TypedJob<T> {
+    fn run(mut self: Box<Self>) {
+        let tasks = std::mem::take(&mut self.tasks);
+        let first = self.first;
+        let lent = self.shared.collector.as_ref().and_then(|c| {
+            c.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .lend(self.seq)
+        });
+        let is_lent = lent.is_some();
+        let mut results = lent.unwrap_or_else(|| Vec::with_capacity(tasks.len()));
+        // Results of earlier batches already in a lent vector.
+        let base = results.len();
+        let mut error = None;
+        let mut cancelled = false;
+        let cancel_from = &self.shared.cancel_from;
+        let start = Instant::now();
+        let check_every = if self.clock.is_some() {
+            1
+        } else {
+            self.check_every
+        };
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let mut tasks = tasks.into_iter();
+            while tasks.len() > 0 {
+                // Tasks succeed in order, so the next task's index is the
+                // number of results so far.
+                let index = first + results.len() - base;
+                if cancel_from.load(Ordering::Relaxed) <= index {
+                    cancelled = true;
+                    return;
+                }
+                if let Some(clock) = &self.clock {
+                    let ns =
+                        u64::try_from(self.shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    clock.started_ns.store(ns, Ordering::Relaxed);
+                    clock.running.store(index + 1, Ordering::Release);
+                }
+                let chunk = tasks.by_ref().take(check_every);
+                if T::INFALLIBLE {
+                    // `TrustedLen`: a loop with the length in a register.
+                    results.extend(chunk.map(|task| infallible(task.run())));
+                    continue;
+                }
+                for task in chunk {
+                    match task.run() {
+                        Ok(r) => results.push(r),
+                        Err(source) => {
+                            error = Some(Error::Task {
+                                index: first + results.len() - base,
+                                source,
+                            });
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+        let index = first + results.len() - base;
+        let elapsed = start.elapsed();
+        if let Some(clock) = &self.clock {
+            clock.running.store(0, Ordering::Release);
+        }
+        if let Err(payload) = caught {
+            error = Some(Error::Panic {
+                index,
+                message: panic_message(payload.as_ref()),
+            });
+        }
+        if error.is_some() {
+            // Later tasks of the call are not worth starting.
+            cancel_from.fetch_min(index, Ordering::Relaxed);
+        }
+        let seq = self.seq;
+        let completed = results.len() - base;
+        let complete = error.is_none() && !cancelled;
+        if let Some(collector) = &self.shared.collector {
+            let mut collector = collector.lock().unwrap_or_else(PoisonError::into_inner);
+            if is_lent {
+                // Given back even after a failure, which fails the call anyway.
+                collector.give_back(std::mem::take(&mut results), complete);
+            } else if complete {
+                collector.add(seq, std::mem::take(&mut results));
+            }
+        }
+        self.send(Outcome {
+            seq,
+            results,
+            completed,
+            error,
+            elapsed,
+            cancelled,
+        });
+    }
+
+    fn fail(mut self: Box<Self>, backend: &str, source: BoxError) {
+        let (seq, index) = (self.seq, self.first);
+        self.send(Outcome {
+            seq,
+            results: Vec::new(),
+            completed: 0,
+            error: Some(Error::Backend {
+                backend: backend.to_owned(),
+                index,
+                source,
+            }),
+            elapsed: Duration::ZERO,
+            cancelled: false,
+        });
+    }
+}
+
+impl<T: Task> Drop for TypedJob<T> {
+    fn drop(&mut self) {
+        if !self.sent {
+            let (seq, index) = (self.seq, self.first);
+            self.send(Outcome {
+                seq,
+                results: Vec::new(),
+                completed: 0,
+                error: Some(Error::Backend {
+                    backend: "<unknown>".to_owned(),
+                    index,
+                    source: "the backend dropped the batch without running it".into(),
+                }),
+                elapsed: Duration::ZERO,
+                cancelled: false,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Collector;
+
+    #[test]
+    fn collector_orders_batches_and_lends_to_the_next() {
+        let mut c = Collector::with_capacity(8);
+        // Batch 1 finishes first and waits.
+        c.add(1, vec![3, 4]);
+        // Batch 0 is next: it gets the vector, and nobody else does.
+        let mut lent = c.lend(0).unwrap();
+        assert!(c.lend(0).is_none() && c.lend(2).is_none());
+        // Batch 2 finishes while the vector is lent: it waits too.
+        c.add(2, vec![5]);
+        lent.extend([1, 2]);
+        c.give_back(lent, true);
+        assert_eq!(c.results, [1, 2, 3, 4, 5]);
+        assert!(c.is_complete());
+        // Batch 3 gets the vector with everything before it.
+        let lent = c.lend(3).unwrap();
+        assert_eq!(lent.len(), 5);
+        c.give_back(lent, false);
+        // An incomplete batch does not advance the order.
+        assert!(c.lend(3).is_some());
+    }
+}

@@ -1,0 +1,173 @@
+//! Auto-batching: how many tasks to put in the next batch.
+//!
+//! joblib starts at one task per batch and doubles while batches are
+//! shorter than its target, which takes twenty round trips to reach a
+//! million-task batch. Here the first batch of one task is timed and the
+//! size jumps straight to what the target duration calls for; later batches
+//! refine a smoothed per-task estimate. Near the end of a known-length input
+//! batches shrink so that all workers finish together, but never below a
+//! hundredth of the target, where the cost of a batch would show.
+
+use std::time::Duration;
+
+use crate::config::BatchSize;
+
+/// Largest automatic batch: bounds the memory a call holds ahead
+/// (`pre_dispatch` batches of this many tasks) on an endless input.
+pub(crate) const MAX_AUTO_BATCH: usize = 1 << 16;
+
+#[derive(Debug, Clone)]
+pub(crate) struct BatchSizer {
+    fixed: Option<usize>,
+    /// Smoothed seconds per task, once measured.
+    per_task: Option<f64>,
+    /// Size of the batch last measured.
+    measured_len: usize,
+    target: f64,
+    workers: usize,
+}
+
+impl BatchSizer {
+    pub(crate) fn new(size: BatchSize, target: Duration, workers: usize) -> Self {
+        BatchSizer {
+            fixed: match size {
+                BatchSize::Fixed(n) => Some(n.max(1)),
+                BatchSize::Auto => None,
+            },
+            per_task: None,
+            measured_len: 0,
+            target: target.as_secs_f64().max(1e-6),
+            workers: workers.max(1),
+        }
+    }
+
+    /// Size of the next batch, given the input's known remaining length (the
+    /// lower bound of its `size_hint`; 0 when unknown).
+    pub(crate) fn next_size(&self, remaining: usize) -> usize {
+        if let Some(n) = self.fixed {
+            return n;
+        }
+        let Some(per_task) = self.per_task else {
+            return 1;
+        };
+        let ideal = (self.target / per_task).max(1.0);
+        let floor = (self.target / 100.0 / per_task).max(1.0);
+        let size = if remaining > 0 {
+            // Enough batches left for every worker to get about two.
+            let balanced = remaining as f64 / (2 * self.workers) as f64;
+            balanced.clamp(floor, ideal)
+        } else {
+            ideal
+        };
+        // `as` saturates for floats; the clamp keeps it in range anyway.
+        (size as usize).clamp(1, MAX_AUTO_BATCH)
+    }
+
+    /// How many tasks a worker may run between two checks for an aborted
+    /// call: about 20 us of work, so that checking costs nothing for tiny
+    /// tasks and a slow task never starts after an abort.
+    pub(crate) fn check_every(&self) -> usize {
+        match self.per_task {
+            None => 1,
+            Some(per_task) => ((20e-6 / per_task) as usize).clamp(1, 4096),
+        }
+    }
+
+    /// Records that a batch of `len` tasks ran in `elapsed`.
+    pub(crate) fn observe(&mut self, len: usize, elapsed: Duration) {
+        if len == 0 {
+            return;
+        }
+        // Clock resolution: no task is taken to be faster than a nanosecond.
+        let sample = (elapsed.as_secs_f64() / len as f64).max(1e-9);
+        self.per_task = Some(match self.per_task {
+            // joblib's smoothing between batches of similar size, so that one
+            // odd batch does not swing the size; a batch much larger than the
+            // last one measured is a far better measure, and replaces it.
+            Some(old) if len <= 2 * self.measured_len => 0.8 * old + 0.2 * sample,
+            _ => sample,
+        });
+        self.measured_len = len;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn per_task(&self) -> Option<f64> {
+        self.per_task
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn fixed_size_never_changes() {
+        let mut s = BatchSizer::new(BatchSize::Fixed(7), 10 * MS, 2);
+        assert_eq!(s.next_size(1000), 7);
+        s.observe(7, Duration::from_nanos(7));
+        assert_eq!(s.next_size(1000), 7);
+        assert_eq!(s.per_task(), Some(1e-9));
+    }
+
+    #[test]
+    fn starts_at_one_then_jumps() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2);
+        assert_eq!(s.next_size(1_000_000), 1);
+        // A 100 ns task: 10 ms is 100,000 tasks, capped.
+        s.observe(1, Duration::from_nanos(100));
+        assert_eq!(s.next_size(0), MAX_AUTO_BATCH);
+        assert_eq!(s.next_size(1_000_000), MAX_AUTO_BATCH);
+    }
+
+    #[test]
+    fn slow_tasks_stay_alone() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2);
+        s.observe(1, Duration::from_millis(250));
+        assert_eq!(s.next_size(7), 1);
+        assert_eq!(s.next_size(0), 1);
+    }
+
+    #[test]
+    fn aims_at_the_target_duration() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2);
+        s.observe(1, Duration::from_millis(1));
+        assert_eq!(s.next_size(0), 200);
+        assert_eq!(s.next_size(100_000), 200);
+    }
+
+    #[test]
+    fn balances_the_tail_down_to_a_floor() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2);
+        s.observe(1, Duration::from_micros(1));
+        // ideal 10,000; 4,000 left over 2 workers: 1,000 per batch.
+        assert_eq!(s.next_size(4_000), 1_000);
+        // The floor is 1% of the target: 100 tasks of 1 us.
+        assert_eq!(s.next_size(40), 100);
+    }
+
+    #[test]
+    fn abort_checks_every_20_us() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1);
+        assert_eq!(s.check_every(), 1);
+        s.observe(1, Duration::from_micros(2));
+        assert_eq!(s.check_every(), 10);
+        let mut slow = BatchSizer::new(BatchSize::Fixed(10), 10 * MS, 1);
+        slow.observe(10, Duration::from_secs(1));
+        assert_eq!(slow.check_every(), 1);
+    }
+
+    #[test]
+    fn smooths_measurements() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1);
+        s.observe(10, Duration::from_micros(10));
+        s.observe(10, Duration::from_micros(60));
+        let p = s.per_task().unwrap();
+        assert!((p - 2e-6).abs() < 1e-12, "{p}");
+        // A batch 100 times larger replaces the estimate.
+        s.observe(1000, Duration::from_micros(500));
+        let p = s.per_task().unwrap();
+        assert!((p - 0.5e-6).abs() < 1e-12, "{p}");
+    }
+}
