@@ -39,9 +39,17 @@ commands:
   bench [criterion args]    the criterion benchmarks (benches/), side by side with baselines
   fuzz [TARGET|all] [SECS]  run a cargo-fuzz target (default: all, 60 s each); needs nightly";
 
-/// The workspace root (the parent of this crate's manifest directory).
+/// The workspace root: the parent of this crate's manifest directory.
+///
+/// `cargo run` sets `CARGO_MANIFEST_DIR` when it starts the binary; that
+/// value is preferred over the one compiled in, which names wherever the
+/// binary was built and can be stale when a target directory is shared
+/// between checkouts.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))

@@ -8,6 +8,10 @@
 //! - [`parallel`] ([`joblib-parallel`](https://docs.rs/joblib-parallel)):
 //!   `Parallel` and `delayed`, ordered parallel loops over pluggable
 //!   backends (sequential, threads, or your own `ParallelBackend`).
+//! - [`persist`] ([`joblib-persist`](https://docs.rs/joblib-persist)):
+//!   `dump` and `load` of any `serde` value holding large arrays, compressed
+//!   on all cores or memory-mapped without a copy, in a checksummed format
+//!   that cannot execute code.
 //!
 //! # Hashing
 //!
@@ -18,6 +22,35 @@
 //! let digest = hash(&data)?;
 //! assert_eq!(digest, hash(&data.t().to_owned())?); // equal arrays, equal digests
 //! println!("{digest}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Persistence
+//!
+//! ```
+//! use joblib::persist::{Compression, DumpOptions, MmapArray, MmapMode};
+//! use joblib::prelude::*;
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Model { name: String, weights: ndarray::Array2<f64> }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct MappedModel { name: String, weights: MmapArray<f64, ndarray::Ix2> }
+//!
+//! let dir = tempfile::tempdir()?;
+//! let model = Model { name: "ridge".into(), weights: ndarray::Array2::eye(100) };
+//! dump(&model, dir.path().join("model.jbl"))?;
+//! let back: Model = load(dir.path().join("model.jbl"))?;
+//! assert_eq!(back.weights, model.weights);
+//!
+//! // The arrays of an uncompressed file can be used in place, without a copy.
+//! let mapped: MappedModel = load_mmap(dir.path().join("model.jbl"), MmapMode::ReadOnly)?;
+//! assert_eq!(mapped.weights.view(), model.weights.view());
+//!
+//! // Compressed on all cores; the method is detected on load.
+//! DumpOptions::new().compress(Compression::Zstd).dump(&model, dir.path().join("model.zst.jbl"))?;
+//! let back: Model = load(dir.path().join("model.zst.jbl"))?;
+//! assert_eq!(back.name, "ridge");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -37,13 +70,16 @@
 
 pub use joblib_hash as hash;
 pub use joblib_parallel as parallel;
+pub use joblib_persist as persist;
 
 /// The digest of a value; see [`joblib_hash::hash`].
 pub use joblib_hash::hash;
 pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
+pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
 pub mod prelude {
     pub use joblib_hash::{Digest, Hasher, hash};
     pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
+    pub use joblib_persist::{dump, load, load_mmap};
 }

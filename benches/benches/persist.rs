@@ -1,0 +1,111 @@
+//! joblib-persist against its baselines, in one group so the ratios come
+//! from one run on one machine:
+//!
+//! - `dump/none` vs `raw/write_all`: an uncompressed dump of an `Array2<f64>`
+//!   against writing the same bytes with one `write_all` to a new file in
+//!   the same directory (target: at least 0.7x the throughput).
+//! - `load/none` vs `raw/read`: an owned load against `std::fs::read` of a
+//!   file of the same size (target: at least 0.75x).
+//! - `load_mmap`: independent of the array's size.
+//! - `dump/lz4`, `dump/zstd` (chunks on all cores) vs `raw/lz4_flex` and
+//!   `raw/zstd` compressing the same bytes on one thread (target: 1.5x on 2 cores).
+//!
+//! The array is 200 MB unless `JBL_BENCH_MB` says otherwise. Run with
+//! `cargo bench -p joblib-benches --bench persist -- --warm-up-time 1 --measurement-time 3`.
+
+// criterion_group! generates undocumented public items.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::io::Write;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use joblib_persist::{Compression, DumpOptions, MmapArray, MmapMode};
+use ndarray::{Array2, Ix2};
+
+fn megabytes() -> usize {
+    std::env::var("JBL_BENCH_MB")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200)
+}
+
+/// A smooth signal: compressible, but not trivially.
+fn array(bytes: usize) -> Array2<f64> {
+    let cols = 1000;
+    let rows = bytes / 8 / cols;
+    Array2::from_shape_fn((rows, cols), |(i, j)| ((i * cols + j) as f64 * 1e-4).sin())
+}
+
+fn as_bytes(a: &Array2<f64>) -> Vec<u8> {
+    a.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn persist(c: &mut Criterion) {
+    let bytes = megabytes() << 20;
+    let a = array(bytes);
+    let raw = as_bytes(&a);
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("temporary directory");
+    let raw_path = dir.path().join("raw.bin");
+    let jbl_path = dir.path().join("a.jbl");
+
+    let mut g = c.benchmark_group("persist");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(raw.len() as u64));
+
+    g.bench_function("raw/write_all", |b| {
+        b.iter(|| {
+            let mut f = std::fs::File::create(&raw_path).expect("create");
+            f.write_all(&raw).expect("write");
+        })
+    });
+    g.bench_function("dump/none", |b| {
+        b.iter(|| joblib_persist::dump(&a, &jbl_path).expect("dump"))
+    });
+    g.bench_function("raw/read", |b| {
+        b.iter(|| black_box(std::fs::read(&raw_path).expect("read")))
+    });
+    g.bench_function("load/none", |b| {
+        b.iter(|| black_box(joblib_persist::load::<Array2<f64>>(&jbl_path).expect("load")))
+    });
+    g.bench_function("load_mmap", |b| {
+        b.iter(|| {
+            let m: MmapArray<f64, Ix2> =
+                joblib_persist::load_mmap(&jbl_path, MmapMode::ReadOnly).expect("load_mmap");
+            black_box(m.view()[[0, 0]])
+        })
+    });
+
+    g.bench_function("raw/lz4_flex", |b| {
+        b.iter(|| black_box(lz4_flex::block::compress(&raw)))
+    });
+    let lz4_path = dir.path().join("a.jbl.lz4");
+    g.bench_function("dump/lz4", |b| {
+        b.iter(|| {
+            DumpOptions::new()
+                .compress(Compression::Lz4)
+                .dump(&a, &lz4_path)
+                .expect("dump")
+        })
+    });
+    g.bench_function("load/lz4", |b| {
+        b.iter(|| black_box(joblib_persist::load::<Array2<f64>>(&lz4_path).expect("load")))
+    });
+    g.bench_function("raw/zstd-3", |b| {
+        b.iter(|| black_box(zstd::bulk::compress(&raw, 3).expect("zstd")))
+    });
+    let zst_path = dir.path().join("a.jbl.zst");
+    g.bench_function("dump/zstd-3", |b| {
+        b.iter(|| {
+            DumpOptions::new()
+                .compress(Compression::Zstd)
+                .level(Some(3))
+                .dump(&a, &zst_path)
+                .expect("dump")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, persist);
+criterion_main!(benches);

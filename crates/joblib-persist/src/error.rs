@@ -1,0 +1,202 @@
+use std::fmt::Display;
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong while dumping or loading a `.jbl` file.
+///
+/// Variants that concern a file carry its path; values written to or read
+/// from a stream (`dump_to_writer`, `load_from_reader`) report the path as
+/// `<stream>`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operating system reported an error reading, writing, creating,
+    /// renaming or mapping the file.
+    #[error("{}: {action}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// What was being done, for example "writing" or "renaming into place".
+        action: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The file does not start with the `.jbl` magic number. When `mangled`
+    /// is true, the bytes look like a `.jbl` file whose line endings were
+    /// rewritten by a text-mode transfer.
+    #[error("{}: not a .jbl file{}", path.display(), if *mangled { " (its line endings were rewritten by a text-mode copy)" } else { "" })]
+    NotJbl {
+        /// The file involved.
+        path: PathBuf,
+        /// Whether the magic number shows text-mode mangling.
+        mangled: bool,
+    },
+    /// The file was written by a newer version of the format than this
+    /// library reads.
+    #[error("{}: written by a newer version of the .jbl format ({found}); this library reads up to version {supported}", path.display())]
+    NewerVersion {
+        /// The file involved.
+        path: PathBuf,
+        /// The version in the file.
+        found: u16,
+        /// The newest version this library reads.
+        supported: u16,
+    },
+    /// The file is truncated, inconsistent or was tampered with: a length or
+    /// offset it claims is impossible, a structure does not parse, or a
+    /// field holds a value the format does not allow.
+    #[error("{}: corrupt .jbl file: {what}", path.display())]
+    Corrupt {
+        /// The file involved.
+        path: PathBuf,
+        /// What was wrong, naming the part of the file.
+        what: String,
+    },
+    /// A checksum did not match: the bytes of the named part of the file were
+    /// changed after it was written.
+    #[error("{}: checksum mismatch in {part}: the file was modified or damaged", path.display())]
+    Checksum {
+        /// The file involved.
+        path: PathBuf,
+        /// The part whose checksum failed, for example "block 3, chunk 0".
+        part: String,
+    },
+    /// The file names a compression method that is not registered (its cargo
+    /// feature is off, or it is a custom compressor not registered in this
+    /// process).
+    #[error("{}: compression method {method:?} is not available (enable its cargo feature or register it)", path.display())]
+    UnknownCompressor {
+        /// The file involved.
+        path: PathBuf,
+        /// The method name.
+        method: String,
+    },
+    /// A compressor failed on a chunk.
+    #[error("{}: {method} failed on block {block}, chunk {chunk}: {message}", path.display())]
+    Compression {
+        /// The file involved.
+        path: PathBuf,
+        /// The method name.
+        method: String,
+        /// The block index (the structure is block `u32::MAX`).
+        block: u32,
+        /// The chunk index within the block.
+        chunk: u64,
+        /// What the compressor reported.
+        message: String,
+    },
+    /// The value's `Serialize` implementation reported an error.
+    #[error("{}: the value could not be serialized: {message}", path.display())]
+    Serialize {
+        /// The file involved.
+        path: PathBuf,
+        /// The message of the `Serialize` implementation.
+        message: String,
+    },
+    /// The file is intact but does not hold a value of the requested type.
+    #[error("{}: the stored value does not match the requested type: {message}", path.display())]
+    Deserialize {
+        /// The file involved.
+        path: PathBuf,
+        /// The message of the `Deserialize` implementation.
+        message: String,
+    },
+    /// A compressor name given to `register_compressor` is invalid or already
+    /// taken (and registration was not forced).
+    #[error("cannot register compressor {name:?}: {reason}")]
+    Register {
+        /// The name.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A `DumpOptions` setting is out of range.
+    #[error("invalid dump options: {0}")]
+    Options(String),
+}
+
+/// The error type of the serde (de)serializers inside the crate; it is turned
+/// into [`Error`] with the path once the operation ends.
+#[derive(Debug)]
+pub(crate) enum Inner {
+    /// A complete error produced by the file machinery.
+    Full(Box<Error>),
+    /// A message from serde: serialization when writing, type mismatch when reading.
+    Message(String),
+    /// A structural problem in the file, found while deserializing.
+    Corrupt(String),
+}
+
+impl Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inner::Full(e) => e.fmt(f),
+            Inner::Message(m) | Inner::Corrupt(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Inner {}
+
+impl serde::ser::Error for Inner {
+    fn custom<T: Display>(msg: T) -> Self {
+        Inner::Message(msg.to_string())
+    }
+}
+
+impl serde::de::Error for Inner {
+    fn custom<T: Display>(msg: T) -> Self {
+        Inner::Message(msg.to_string())
+    }
+}
+
+impl From<Error> for Inner {
+    fn from(e: Error) -> Self {
+        Inner::Full(Box::new(e))
+    }
+}
+
+impl Inner {
+    /// The public error, as a serialization failure.
+    pub(crate) fn into_ser(self, path: &std::path::Path) -> Error {
+        match self {
+            Inner::Full(e) => *e,
+            Inner::Message(message) | Inner::Corrupt(message) => Error::Serialize {
+                path: path.to_path_buf(),
+                message,
+            },
+        }
+    }
+
+    /// The public error, as a load failure.
+    pub(crate) fn into_de(self, path: &std::path::Path) -> Error {
+        match self {
+            Inner::Full(e) => *e,
+            Inner::Message(message) => Error::Deserialize {
+                path: path.to_path_buf(),
+                message,
+            },
+            Inner::Corrupt(what) => Error::Corrupt {
+                path: path.to_path_buf(),
+                what,
+            },
+        }
+    }
+}
+
+/// Shorthand for a [`Error::Corrupt`].
+pub(crate) fn corrupt(path: &std::path::Path, what: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+/// Shorthand for a [`Error::Io`].
+pub(crate) fn io_err(path: &std::path::Path, action: &'static str, source: io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
