@@ -5,6 +5,9 @@
 //!
 //! - [`hash`](mod@hash) ([`joblib-hash`](https://docs.rs/joblib-hash)):
 //!   deterministic digests of any `serde` value, fast on large arrays.
+//! - [`memory`] ([`joblib-memory`](https://docs.rs/joblib-memory)):
+//!   `Memory` and `#[joblib::cache]`, transparent disk caching of function
+//!   results that notices when a function's code changed.
 //! - [`parallel`] ([`joblib-parallel`](https://docs.rs/joblib-parallel)):
 //!   `Parallel` and `delayed`, ordered parallel loops over pluggable
 //!   backends (sequential, threads, or your own `ParallelBackend`).
@@ -23,6 +26,30 @@
 //! assert_eq!(digest, hash(&data.t().to_owned())?); // equal arrays, equal digests
 //! println!("{digest}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Caching
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use joblib::prelude::*;
+//!
+//! static CACHE_DIR: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+//! static MEMORY: LazyLock<Memory> = LazyLock::new(|| Memory::new(CACHE_DIR.path()));
+//!
+//! /// Editing this body invalidates its cached results.
+//! #[cache(MEMORY)]
+//! fn slow_square(x: u64) -> u64 {
+//!     std::thread::sleep(std::time::Duration::from_millis(50));
+//!     x * x
+//! }
+//!
+//! assert_eq!(slow_square(12), 144); // computed and stored
+//! assert_eq!(slow_square(12), 144); // loaded from the cache
+//!
+//! // Closures and functions without the macro: name them, version them.
+//! let add = MEMORY.cache("add", |(a, b): (i32, i32)| a + b).version("1");
+//! assert_eq!(add.call((2, 3)), 5);
 //! ```
 //!
 //! # Persistence
@@ -69,17 +96,22 @@
 //! ```
 
 pub use joblib_hash as hash;
+pub use joblib_memory as memory;
 pub use joblib_parallel as parallel;
 pub use joblib_persist as persist;
 
 /// The digest of a value; see [`joblib_hash::hash`].
 pub use joblib_hash::hash;
+/// Caches a function's results in a [`Memory`]; see [`joblib_memory::cache`].
+pub use joblib_memory::cache;
+pub use joblib_memory::{MemorizedFunc, Memory};
 pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
 pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
 pub mod prelude {
     pub use joblib_hash::{Digest, Hasher, hash};
+    pub use joblib_memory::{Memory, cache};
     pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
     pub use joblib_persist::{dump, load, load_mmap};
 }

@@ -1,0 +1,619 @@
+//! [`MemorizedFunc`] and the call path shared with the `#[cache]` macro.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, Read};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use joblib_hash::{Digest, Hasher};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, io_err};
+use crate::inflight::Turn;
+use crate::memory::{Memory, Validator};
+use crate::metadata::{Metadata, summarize};
+use crate::result::MemorizedResult;
+use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
+use crate::verbose;
+
+/// The cache side of a cached function: its identity and how it validates
+/// entries. Shared by [`MemorizedFunc`] and the macro's expansion.
+pub(crate) struct Core {
+    pub(crate) memory: Memory,
+    pub(crate) name: String,
+    pub(crate) fingerprint: String,
+    expires_after: Option<Duration>,
+    validate: Option<Validator>,
+    checked: OnceLock<()>,
+}
+
+/// Whether an error means the result is simply not there (never stored,
+/// or removed by another process between lookup and load): a miss, not
+/// corruption.
+fn is_missing(e: &Error) -> bool {
+    match e {
+        Error::Io { source, .. } => source.kind() == ErrorKind::NotFound,
+        Error::Persist {
+            source: joblib_persist::Error::Io { source, .. },
+            ..
+        } => source.kind() == ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Results up to this size are read with one `read` and parsed from
+/// memory, which costs fewer system calls than loading by offsets.
+const SMALL_RESULT: u64 = 256 << 10;
+
+/// What the validation of an entry found.
+enum Validity {
+    /// It passes (or nothing is checked).
+    Valid,
+    /// It is rejected (expired, refused by the callback, unreadable
+    /// metadata).
+    Invalid,
+    /// There is no such entry.
+    Absent,
+}
+
+/// Where a computed value ended up.
+enum Outcome {
+    /// In the store, under this digest.
+    Stored(Digest),
+    /// Not stored (disabled memory, or the store failed).
+    NotStored,
+}
+
+impl Core {
+    pub(crate) fn new(memory: Memory, name: String, fingerprint: String) -> Core {
+        Core {
+            expires_after: memory.inner.expires_after,
+            validate: memory.inner.validate.clone(),
+            memory,
+            name,
+            fingerprint,
+            checked: OnceLock::new(),
+        }
+    }
+
+    fn backend(&self) -> Option<&Arc<dyn StoreBackend>> {
+        let backend = self.memory.inner.backend.as_ref()?;
+        self.checked
+            .get_or_init(|| self.memory.check_fingerprint(&self.name, &self.fingerprint));
+        Some(backend)
+    }
+
+    /// The entry key of `args`: their digest, with the function's name and
+    /// fingerprint folded in so an entry of another version of the
+    /// function is never found, and keys are unique across functions.
+    pub(crate) fn digest<A: Serialize + ?Sized>(&self, args: &A) -> Result<Digest, Error> {
+        let err = |source| Error::Hash {
+            function: self.name.clone(),
+            source,
+        };
+        let mut h = Hasher::new();
+        h.update(self.name.as_str()).map_err(err)?;
+        h.update(self.fingerprint.as_str()).map_err(err)?;
+        h.update(args).map_err(err)?;
+        h.finish().map_err(err)
+    }
+
+    /// Whether the entry passes `expires_after` and `validate` (without
+    /// reading its metadata when neither is set).
+    fn validity(&self, backend: &dyn StoreBackend, digest: &Digest) -> Validity {
+        if self.expires_after.is_none() && self.validate.is_none() {
+            return Validity::Valid;
+        }
+        let meta = match backend.metadata(&self.name, digest) {
+            Ok(Some(m)) => m,
+            Ok(None) => return Validity::Absent,
+            Err(e) => {
+                tracing::warn!(function = %self.name, error = %e, "cannot read the metadata of a cached result; recomputing");
+                return Validity::Invalid;
+            }
+        };
+        let fresh = self.expires_after.is_none_or(|max| meta.age() <= max);
+        if fresh && self.validate.as_ref().is_none_or(|v| v(&meta)) {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        }
+    }
+
+    /// Removes an entry, warning on failure.
+    fn discard(&self, backend: &dyn StoreBackend, digest: &Digest) {
+        if let Err(e) = backend.remove(&self.name, digest) {
+            tracing::warn!(function = %self.name, %digest, error = %e, "cannot remove a cached result");
+        }
+    }
+
+    /// Loads `R` from a stored output.
+    fn read<R: DeserializeOwned>(&self, out: StoredOutput) -> Result<R, Error> {
+        let persist = |source| Error::Persist {
+            function: self.name.clone(),
+            source,
+        };
+        match out {
+            StoredOutput::File(path) => {
+                if let Some(mode) = self.memory.inner.mmap_mode {
+                    return joblib_persist::load_mmap(&path, mode).map_err(persist);
+                }
+                let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| io_err(&path, "reading the size of", e))?
+                    .len();
+                if len > SMALL_RESULT {
+                    return joblib_persist::load(&path).map_err(persist);
+                }
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| io_err(&path, "reading", e))?;
+                joblib_persist::load_from_reader(bytes.as_slice()).map_err(|e| {
+                    // Name the file rather than `<stream>`.
+                    Error::Persist {
+                        function: format!("{} ({})", self.name, path.display()),
+                        source: e,
+                    }
+                })
+            }
+            StoredOutput::Bytes(bytes) => {
+                joblib_persist::load_from_reader(bytes.as_slice()).map_err(persist)
+            }
+        }
+    }
+
+    /// Whether a valid entry exists (removing an invalid one).
+    pub(crate) fn present(&self, digest: &Digest) -> bool {
+        let Some(backend) = self.backend() else {
+            return false;
+        };
+        match backend.contains(&self.name, digest) {
+            Ok(true) => match self.validity(backend.as_ref(), digest) {
+                Validity::Valid => true,
+                Validity::Absent => false,
+                Validity::Invalid => {
+                    self.discard(backend.as_ref(), digest);
+                    false
+                }
+            },
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result");
+                false
+            }
+        }
+    }
+
+    /// Records an access to the entry, at most once a second per entry and
+    /// process: a hit then costs no write most of the time, and LRU order
+    /// is still right to the second.
+    pub(crate) fn record_access(&self, backend: &dyn StoreBackend, digest: &Digest) {
+        if !self.memory.should_record_access(digest) {
+            return;
+        }
+        if let Err(e) = backend.record_access(&self.name, digest) {
+            tracing::debug!(function = %self.name, error = %e, "cannot record the access");
+        }
+    }
+
+    /// The stored value, if a valid, readable entry exists. Corrupt or
+    /// invalid entries are removed (with a warning for corrupt ones).
+    fn load<R: DeserializeOwned>(&self, backend: &dyn StoreBackend, digest: &Digest) -> Option<R> {
+        let out = match backend.output(&self.name, digest) {
+            Ok(Some(out)) => out,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result; computing");
+                return None;
+            }
+        };
+        match self.validity(backend, digest) {
+            Validity::Valid => {}
+            Validity::Absent => return None,
+            Validity::Invalid => {
+                tracing::debug!(function = %self.name, %digest, "cached result failed validation");
+                self.discard(backend, digest);
+                return None;
+            }
+        }
+        match self.read(out) {
+            Ok(v) => {
+                self.record_access(backend, digest);
+                Some(v)
+            }
+            Err(e) if is_missing(&e) => None,
+            Err(e) => {
+                tracing::warn!(
+                    function = %self.name,
+                    %digest,
+                    error = %e,
+                    "cached result is unreadable (corrupt, truncated or of another type); recomputing"
+                );
+                self.discard(backend, digest);
+                None
+            }
+        }
+    }
+
+    /// Looks `args` up: the stored value, or what is needed to compute and
+    /// store it.
+    pub(crate) fn lookup<A, R>(&self, args: &A) -> Lookup<'_, R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let miss = |key| Lookup::Miss(Pending { core: self, key });
+        let Some(backend) = self.backend() else {
+            return miss(None);
+        };
+        let digest = match self.digest(args) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(function = %self.name, error = %e, "cannot hash the arguments; computing without the cache");
+                return miss(None);
+            }
+        };
+        let start = Instant::now();
+        if let Some(v) = self.load(backend.as_ref(), &digest) {
+            tracing::debug!(function = %self.name, %digest, "cache hit");
+            if self.memory.inner.verbose >= 2 {
+                eprintln!("{}", verbose::loading(&self.name, start.elapsed()));
+            }
+            return Lookup::Hit(v);
+        }
+        tracing::debug!(function = %self.name, %digest, "cache miss");
+        miss(Some((digest, summarize(args))))
+    }
+
+    /// Computes, stores, and returns the value with where it went.
+    /// Also returns the size written, if this call stored the entry.
+    fn compute_and_store<R, C>(
+        &self,
+        digest: Digest,
+        summary: String,
+        compute: C,
+    ) -> (R, Outcome, Option<u64>)
+    where
+        R: Serialize + DeserializeOwned,
+        C: FnOnce() -> R,
+    {
+        let verbose = self.memory.inner.verbose;
+        if verbose >= 1 {
+            eprintln!("{}", verbose::calling(&self.name, &summary));
+        }
+        let start = Instant::now();
+        let value = compute();
+        let took = start.elapsed();
+        if verbose >= 1 {
+            eprintln!("{}", verbose::done(&self.name, took));
+        }
+        let Some(backend) = self.backend() else {
+            return (value, Outcome::NotStored, None);
+        };
+        let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
+        let dump = &self.memory.inner.dump;
+        let name = &self.name;
+        let mut write = |sink: OutputSink<'_>| -> Result<(), Error> {
+            let persist = |source| Error::Persist {
+                function: name.clone(),
+                source,
+            };
+            match sink {
+                // The store's temporary directory already makes the write
+                // atomic: stream into the file rather than through
+                // `dump`'s own temporary file and writer thread, which
+                // cost more than a small result's whole write.
+                OutputSink::File(path) => {
+                    let file = File::create(path).map_err(|e| io_err(path, "creating", e))?;
+                    let writer = dump
+                        .dump_to_writer(&value, BufWriter::with_capacity(1 << 16, file))
+                        .map_err(persist)?;
+                    writer
+                        .into_inner()
+                        .map_err(|e| io_err(path, "writing", e.into_error()))?;
+                    Ok(())
+                }
+                OutputSink::Writer(w) => {
+                    dump.dump_to_writer(&value, w).map(|_| ()).map_err(persist)
+                }
+            }
+        };
+        match backend.put(&self.name, &digest, &mut meta, &mut write) {
+            Ok(outcome) => {
+                let stored = outcome == PutOutcome::Stored;
+                if stored {
+                    tracing::debug!(function = %self.name, %digest, size = meta.size, "stored");
+                }
+                // As joblib: with mmap_mode, the first call returns mapped
+                // arrays too.
+                let value = match (
+                    self.memory.inner.mmap_mode,
+                    backend.output(&self.name, &digest),
+                ) {
+                    (Some(_), Ok(Some(out))) => self.read(out).unwrap_or(value),
+                    _ => value,
+                };
+                (value, Outcome::Stored(digest), stored.then_some(meta.size))
+            }
+            Err(e) => {
+                tracing::warn!(function = %self.name, error = %e, "cannot store the result; it was computed but will not be cached");
+                (value, Outcome::NotStored, None)
+            }
+        }
+    }
+}
+
+/// The result of looking a call up (used by the `#[cache]` expansion).
+#[doc(hidden)]
+pub enum Lookup<'a, R> {
+    /// The stored value.
+    Hit(R),
+    /// Not stored: compute it with [`Pending::run`].
+    Miss(Pending<'a>),
+}
+
+/// A call that missed the cache (used by the `#[cache]` expansion).
+#[doc(hidden)]
+pub struct Pending<'a> {
+    core: &'a Core,
+    /// The digest and argument summary; `None` when nothing is cached.
+    key: Option<(Digest, String)>,
+}
+
+impl Pending<'_> {
+    /// Computes the value (once per key across this process's threads),
+    /// stores it and returns it.
+    pub fn run<R, C>(self, compute: C) -> R
+    where
+        R: Serialize + DeserializeOwned,
+        C: FnOnce() -> R,
+    {
+        self.run_inner(compute).0
+    }
+
+    fn run_inner<R, C>(self, compute: C) -> (R, Outcome)
+    where
+        R: Serialize + DeserializeOwned,
+        C: FnOnce() -> R,
+    {
+        let core = self.core;
+        let (Some((digest, summary)), Some(backend)) = (self.key, core.backend()) else {
+            return (compute(), Outcome::NotStored);
+        };
+        loop {
+            match core.memory.inner.inflight.begin(&core.name, digest) {
+                Turn::Waited => {
+                    if let Some(v) = core.load(backend.as_ref(), &digest) {
+                        return (v, Outcome::Stored(digest));
+                    }
+                }
+                Turn::Leader(guard) => {
+                    // Another thread or process may have stored it since
+                    // the lookup.
+                    if let Some(v) = core.load(backend.as_ref(), &digest) {
+                        return (v, Outcome::Stored(digest));
+                    }
+                    let (value, outcome, written) =
+                        core.compute_and_store(digest, summary, compute);
+                    // Waiters need not wait for the eviction scan.
+                    drop(guard);
+                    if let Some(size) = written {
+                        core.memory.after_write(size);
+                    }
+                    return (value, outcome);
+                }
+            }
+        }
+    }
+}
+
+/// A function whose results are cached; made by [`Memory::cache`].
+///
+/// `F` takes one argument (a tuple for several) that implements
+/// `Serialize`; its result must implement `Serialize` and
+/// `DeserializeOwned`.
+#[must_use]
+pub struct MemorizedFunc<F> {
+    core: Core,
+    f: F,
+}
+
+impl<F> fmt::Debug for MemorizedFunc<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemorizedFunc")
+            .field("name", &self.core.name)
+            .field("fingerprint", &self.core.fingerprint)
+            .field("memory", &self.core.memory)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> MemorizedFunc<F> {
+    pub(crate) fn new(memory: Memory, name: String, f: F) -> MemorizedFunc<F> {
+        MemorizedFunc {
+            core: Core::new(memory, name, version_fingerprint("")),
+            f,
+        }
+    }
+
+    /// The version of the function's code: change it when the code changes
+    /// and the function's stored results are cleared (with a warning) and
+    /// recomputed. Default: the empty version.
+    pub fn version(mut self, version: impl AsRef<str>) -> MemorizedFunc<F> {
+        self.core.fingerprint = version_fingerprint(version.as_ref());
+        self.core.checked = OnceLock::new();
+        self
+    }
+
+    /// Results older than this are recomputed.
+    pub fn expires_after(mut self, age: Duration) -> MemorizedFunc<F> {
+        self.core.expires_after = Some(age);
+        self
+    }
+
+    /// A result whose metadata `check` rejects is recomputed. The metadata
+    /// is read on each hit while a check is set.
+    pub fn validate(
+        mut self,
+        check: impl Fn(&Metadata) -> bool + Send + Sync + 'static,
+    ) -> MemorizedFunc<F> {
+        self.core.validate = Some(Arc::new(check));
+        self
+    }
+
+    /// The function's name in the cache.
+    pub fn name(&self) -> &str {
+        &self.core.name
+    }
+
+    /// The function's fingerprint, as stored in the cache.
+    pub fn fingerprint(&self) -> &str {
+        &self.core.fingerprint
+    }
+
+    /// The memory the results go to.
+    pub fn memory(&self) -> &Memory {
+        &self.core.memory
+    }
+
+    /// Calls the function, or returns its stored result for equal
+    /// arguments. Never fails because of the cache: if hashing, loading or
+    /// storing fails, the value is computed (and a warning emitted through
+    /// `tracing`). Concurrent callers with equal arguments in this process
+    /// wait for one computation.
+    pub fn call<A, R>(&self, args: A) -> R
+    where
+        F: Fn(A) -> R,
+        A: Serialize,
+        R: Serialize + DeserializeOwned,
+    {
+        match self.core.lookup::<A, R>(&args) {
+            Lookup::Hit(v) => v,
+            Lookup::Miss(pending) => pending.run(|| (self.f)(args)),
+        }
+    }
+
+    /// Like [`call`](Self::call), but returns a handle to the stored result
+    /// instead of the value, without loading it on a hit.
+    pub fn call_and_shelve<A, R>(&self, args: A) -> MemorizedResult<R>
+    where
+        F: Fn(A) -> R,
+        A: Serialize,
+        R: Serialize + DeserializeOwned,
+    {
+        let core = &self.core;
+        let digest = match core.backend() {
+            Some(_) => match core.digest(&args) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    tracing::warn!(function = %core.name, error = %e, "cannot hash the arguments; computing without the cache");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(d) = digest
+            && core.present(&d)
+        {
+            if let Some(b) = core.backend() {
+                core.record_access(b.as_ref(), &d);
+            }
+            return MemorizedResult::stored(&core.memory, &core.name, d);
+        }
+        let key = digest.map(|d| (d, summarize(&args)));
+        let pending = Pending { core, key };
+        match pending.run_inner(|| (self.f)(args)) {
+            (_, Outcome::Stored(d)) => MemorizedResult::stored(&core.memory, &core.name, d),
+            (value, Outcome::NotStored) => MemorizedResult::inline(&core.name, &value),
+        }
+    }
+
+    /// Whether a valid stored result exists for `args`.
+    pub fn check_call_in_cache<A: Serialize + ?Sized>(&self, args: &A) -> bool {
+        self.core.backend().is_some() && self.core.digest(args).is_ok_and(|d| self.core.present(&d))
+    }
+
+    /// The argument digest under which the result of `args` is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Hash`] when the arguments cannot be hashed.
+    pub fn digest<A: Serialize + ?Sized>(&self, args: &A) -> Result<Digest, Error> {
+        self.core.digest(args)
+    }
+
+    /// Removes all stored results of this function; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// What the store reports, for example [`Error::Io`] naming the path.
+    pub fn clear(&self) -> Result<usize, Error> {
+        match self.core.backend() {
+            Some(b) => b.clear_function(&self.core.name),
+            None => Ok(0),
+        }
+    }
+}
+
+/// The stored fingerprint of a closure's version.
+fn version_fingerprint(version: &str) -> String {
+    format!("version:{version}")
+}
+
+/// A function cached by the `#[cache]` macro (used by its expansion).
+#[doc(hidden)]
+pub struct CachedFn {
+    core: Core,
+}
+
+impl CachedFn {
+    /// A cached function named `name` (module path and name) with the
+    /// compile-time `fingerprint` of its tokens.
+    pub fn new(memory: &Memory, name: &str, fingerprint: u128) -> CachedFn {
+        CachedFn {
+            core: Core::new(
+                memory.clone(),
+                name.to_string(),
+                format!("{fingerprint:032x}"),
+            ),
+        }
+    }
+
+    /// Looks a call up by the key of its (non-ignored) arguments.
+    pub fn lookup<A, R>(&self, key: &A) -> Lookup<'_, R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        self.core.lookup(key)
+    }
+
+    /// The fingerprint as stored in the cache.
+    pub fn fingerprint(&self) -> &str {
+        &self.core.fingerprint
+    }
+
+    /// Removes all stored results of the function.
+    pub fn clear(&self) -> Result<usize, Error> {
+        match self.core.backend() {
+            Some(b) => b.clear_function(&self.core.name),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Folds the fingerprint of a dependency into a function's fingerprint, at
+/// compile time (used by the `#[cache]` expansion for `depends_on`).
+#[doc(hidden)]
+pub const fn fold_fingerprint(acc: u128, dep: u128) -> u128 {
+    // Order matters (a then b differs from b then a) and every bit of
+    // both inputs reaches every bit of the output.
+    let mut x = acc.rotate_left(47) ^ dep;
+    x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    x ^= x >> 64;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9_94d0_49bb_1331_11eb);
+    x ^ (x >> 61)
+}

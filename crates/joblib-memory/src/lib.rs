@@ -1,0 +1,118 @@
+//! Transparent disk caching of function results: the `Memory` of
+//! [joblib for Rust](https://docs.rs/joblib).
+//!
+//! Call a function through a [`Memory`] and an equal call later, in this
+//! run or the next, is answered from disk instead of being computed again.
+//! Arguments are hashed with `joblib-hash` (any `serde` value, large arrays
+//! at memory speed), results are stored with `joblib-persist` (arrays can
+//! come back memory-mapped).
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use joblib_memory::Memory;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let memory = Memory::new(dir.path());
+//! let calls = AtomicUsize::new(0);
+//! let slow_square = memory
+//!     .cache("doc::slow_square", |x: f64| {
+//!         calls.fetch_add(1, Ordering::SeqCst);
+//!         x * x
+//!     })
+//!     .version("1");
+//! assert_eq!(slow_square.call(3.0), 9.0); // computed and stored
+//! assert_eq!(slow_square.call(3.0), 9.0); // loaded from disk
+//! assert_eq!(calls.load(Ordering::SeqCst), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A `fn` is cached with the [`cache`](macro@cache) attribute; callers do
+//! not change:
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use joblib_memory::{Memory, cache};
+//!
+//! static MEMORY: LazyLock<Memory> =
+//!     LazyLock::new(|| Memory::new(std::env::temp_dir().join("joblib-doc-macro")));
+//!
+//! #[cache(MEMORY)]
+//! fn smooth(signal: &[f64], width: usize) -> Vec<f64> {
+//!     signal.windows(width).map(|w| w.iter().sum::<f64>() / width as f64).collect()
+//! }
+//!
+//! // `ignore` leaves an argument out of the key; `depends_on` invalidates
+//! // this function's results when `smooth` changes.
+//! #[cache(MEMORY, ignore(verbose), depends_on(smooth))]
+//! fn peak(signal: &[f64], verbose: bool) -> f64 {
+//!     let s = smooth(signal, 3);
+//!     if verbose {
+//!         println!("{} points", s.len());
+//!     }
+//!     s.into_iter().fold(f64::MIN, f64::max)
+//! }
+//!
+//! let x = [1.0, 5.0, 2.0, 8.0, 3.0];
+//! assert_eq!(peak(&x, false), 5.0);
+//! assert_eq!(peak(&x, true), 5.0); // from the cache
+//! ```
+//!
+//! # Cache identity and invalidation
+//!
+//! A cached function is identified by its name and a fingerprint: the
+//! [`version`](MemorizedFunc::version) of a closure, or for a `fn` carrying
+//! [`#[cache(MEMORY)]`](macro@cache) a hash of its own tokens taken at
+//! compile time, so editing its body invalidates its results. When a
+//! function's fingerprint differs from the one recorded in the cache, its
+//! old entries are cleared with a warning. `depends_on(helper)` folds a
+//! helper's fingerprint in, so editing the helper invalidates its callers.
+//!
+//! # Robustness
+//!
+//! A call never fails because of the cache: an argument that cannot be
+//! hashed, a corrupt or truncated result, a read-only or full disk all
+//! lead to computing the value and a `tracing` warning. Entries are written
+//! to a temporary directory and renamed into place, and removed by renaming
+//! them away first, so threads and processes can share one cache and never
+//! see half an entry. Within a process, concurrent calls with equal
+//! arguments wait for a single computation.
+//!
+//! # Size limits
+//!
+//! [`Memory::reduce_size`] evicts least recently used entries down to a
+//! byte, item and age limit; with [`MemoryBuilder::bytes_limit`] and
+//! friends it runs by itself every few writes. Each cache hit records its
+//! time in the entry's `access` file, so this works on `noatime` mounts.
+//!
+//! The directory layout is described in `docs/cache-layout.md`.
+
+// The `#[cache]` expansion names this crate `::joblib_memory`, also from
+// inside it.
+extern crate self as joblib_memory;
+
+mod encode;
+mod error;
+mod fs_store;
+mod func;
+mod inflight;
+mod memory;
+mod metadata;
+mod result;
+mod store;
+mod verbose;
+
+pub use error::Error;
+pub use fs_store::FsStore;
+pub use func::MemorizedFunc;
+pub use joblib_macros::cache;
+pub use joblib_persist::{Compression, MmapMode};
+pub use memory::{Memory, MemoryBuilder, Reduced};
+pub use metadata::Metadata;
+pub use result::MemorizedResult;
+pub use store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
+
+/// What the `#[cache]` expansion uses; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::func::{CachedFn, Lookup, Pending, fold_fingerprint};
+}

@@ -1,0 +1,178 @@
+//! [`MemorizedResult`], a handle to a stored result.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use joblib_hash::Digest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::fs_store::FsStore;
+use crate::memory::Memory;
+use crate::metadata::Metadata;
+use crate::store::{StoreBackend, StoredOutput};
+
+/// A handle to the result of a call, returned by
+/// [`MemorizedFunc::call_and_shelve`](crate::MemorizedFunc::call_and_shelve):
+/// the value stays in the store until [`get`](Self::get) loads it.
+///
+/// It serializes to the function name, argument digest and cache location,
+/// so it can be sent to another process that opens the same directory. A
+/// result that could not be stored (a disabled memory, a failing store) is
+/// carried inside the handle.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct MemorizedResult<R> {
+    function: String,
+    digest: Option<Digest>,
+    location: Option<PathBuf>,
+    /// The value as a `.jbl` stream when it is not in the store.
+    inline: Option<Vec<u8>>,
+    #[serde(skip)]
+    memory: Option<Memory>,
+    #[serde(skip)]
+    marker: PhantomData<fn() -> R>,
+}
+
+impl<R> fmt::Debug for MemorizedResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemorizedResult")
+            .field("function", &self.function)
+            .field("digest", &self.digest)
+            .field("location", &self.location)
+            .field("inline", &self.inline.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> MemorizedResult<R> {
+    pub(crate) fn stored(memory: &Memory, function: &str, digest: Digest) -> MemorizedResult<R> {
+        MemorizedResult {
+            function: function.to_string(),
+            digest: Some(digest),
+            location: memory.location().map(Into::into),
+            inline: None,
+            memory: Some(memory.clone()),
+            marker: PhantomData,
+        }
+    }
+
+    pub(crate) fn inline(function: &str, value: &R) -> MemorizedResult<R>
+    where
+        R: Serialize,
+    {
+        let inline = match joblib_persist::dump_to_writer(value, Vec::new()) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::warn!(function, error = %e, "cannot serialize the result into its handle");
+                None
+            }
+        };
+        MemorizedResult {
+            function: function.to_string(),
+            digest: None,
+            location: None,
+            inline,
+            memory: None,
+            marker: PhantomData,
+        }
+    }
+
+    /// The cached function's name.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// The argument digest naming the entry; `None` when the result is not
+    /// in a store but carried by the handle.
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
+    }
+
+    /// The store: the memory's, or (for a handle received from another
+    /// process) the directory it names.
+    fn backend(&self) -> Option<Arc<dyn StoreBackend>> {
+        if let Some(b) = self.memory.as_ref().and_then(Memory::backend) {
+            return Some(Arc::clone(b));
+        }
+        let root = self.location.as_ref()?;
+        Some(Arc::new(FsStore::existing(root.clone())))
+    }
+
+    fn not_cached(&self) -> Error {
+        Error::NotCached {
+            function: self.function.clone(),
+            digest: self.digest.map(|d| d.to_hex()).unwrap_or_default(),
+        }
+    }
+
+    /// Loads the value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotCached`] if the entry was removed meanwhile,
+    /// [`Error::Persist`] if it cannot be read.
+    pub fn get(&self) -> Result<R, Error>
+    where
+        R: DeserializeOwned,
+    {
+        let persist = |source| Error::Persist {
+            function: self.function.clone(),
+            source,
+        };
+        if let Some(bytes) = &self.inline {
+            return joblib_persist::load_from_reader(bytes.as_slice()).map_err(persist);
+        }
+        let (Some(backend), Some(digest)) = (self.backend(), self.digest) else {
+            return Err(self.not_cached());
+        };
+        let mmap = self.memory.as_ref().and_then(|m| m.inner.mmap_mode);
+        let value = match backend.output(&self.function, &digest)? {
+            None => return Err(self.not_cached()),
+            Some(StoredOutput::File(path)) => match mmap {
+                Some(mode) => joblib_persist::load_mmap(&path, mode),
+                None => joblib_persist::load(&path),
+            },
+            Some(StoredOutput::Bytes(bytes)) => joblib_persist::load_from_reader(bytes.as_slice()),
+        }
+        .map_err(|e| match &e {
+            joblib_persist::Error::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                self.not_cached()
+            }
+            _ => persist(e),
+        })?;
+        if let Err(e) = backend.record_access(&self.function, &digest) {
+            tracing::debug!(function = %self.function, error = %e, "cannot record the access");
+        }
+        Ok(value)
+    }
+
+    /// The stored entry's metadata; `None` when it is not stored.
+    ///
+    /// # Errors
+    ///
+    /// What the store reports when reading it.
+    pub fn metadata(&self) -> Result<Option<Metadata>, Error> {
+        match (self.backend(), self.digest) {
+            (Some(b), Some(d)) => b.metadata(&self.function, &d),
+            _ => Ok(None),
+        }
+    }
+
+    /// Removes the stored result; `false` if it was not stored.
+    ///
+    /// # Errors
+    ///
+    /// What the store reports when deleting.
+    pub fn clear(&self) -> Result<bool, Error> {
+        match (self.backend(), self.digest) {
+            (Some(b), Some(d)) => b.remove(&self.function, &d),
+            _ => Ok(false),
+        }
+    }
+}
