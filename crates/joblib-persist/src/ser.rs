@@ -10,7 +10,7 @@
 use serde::ser::{self, Serialize};
 
 use crate::error::Inner;
-use crate::format::Dtype;
+use crate::format::{Dtype, MAX_DEPTH};
 use crate::shape::ShapeCapture;
 use crate::sink::Sink;
 use crate::writer::BlockWriter;
@@ -37,6 +37,10 @@ pub(crate) struct Ser<'w, W: Sink> {
     /// for the `data` field that follows.
     shape: Option<Vec<u64>>,
     io_error: Option<std::io::Error>,
+    /// How many MessagePack arrays and maps enclose the current value. The
+    /// loader refuses files nested deeper than `MAX_DEPTH`, so the writer
+    /// refuses such values instead of writing a file that cannot be read.
+    depth: usize,
 }
 
 impl<'w, W: Sink> Ser<'w, W> {
@@ -47,7 +51,21 @@ impl<'w, W: Sink> Ser<'w, W> {
             min_block,
             shape: None,
             io_error: None,
+            depth: 0,
         }
+    }
+
+    /// Opens one level of nesting (an array, a map, or an enum variant's
+    /// one-entry map), counted as the loader counts them.
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ser::Error::custom(format!(
+                "the value is nested deeper than {MAX_DEPTH} levels (arrays, maps and enum \
+                 variants), more than a .jbl file may hold"
+            )));
+        }
+        Ok(())
     }
 
     /// The first I/O error, which serde's error path turned into a message.
@@ -107,6 +125,8 @@ enum Run {
 /// Serializes the elements of a sequence, tuple or tuple struct.
 pub(crate) struct SeqSer<'a, 'w, W: Sink> {
     ser: &'a mut Ser<'w, W>,
+    /// Nesting levels this sequence opened: 1, or 2 for a tuple variant.
+    levels: usize,
     at: usize,
     items: u32,
     run: Run,
@@ -215,6 +235,7 @@ impl<'a, 'w, W: Sink> SeqSer<'a, 'w, W> {
         self.close_run()?;
         let (at, items) = (self.at, self.items);
         self.ser.patch(at, items);
+        self.ser.depth -= self.levels;
         Ok(())
     }
 }
@@ -285,6 +306,8 @@ impl<'a, 'w, W: Sink> ser::SerializeTupleVariant for SeqSer<'a, 'w, W> {
 /// Serializes a map, struct or struct variant as a MessagePack map.
 pub(crate) struct MapSer<'a, 'w, W: Sink> {
     ser: &'a mut Ser<'w, W>,
+    /// Nesting levels this map opened: 1, or 2 for a struct variant.
+    levels: usize,
     at: usize,
     entries: u32,
     /// True for ndarray's `Array` struct, whose `dim` is captured as a shape.
@@ -319,6 +342,7 @@ impl<'a, 'w, W: Sink> MapSer<'a, 'w, W> {
 
     fn finish(self) -> Result<()> {
         self.ser.patch(self.at, self.entries);
+        self.ser.depth -= self.levels;
         Ok(())
     }
 }
@@ -493,15 +517,20 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         variant: &'static str,
         value: &T,
     ) -> Result<()> {
+        self.enter()?;
         let _ = rmp::encode::write_map_len(&mut self.out, 1);
         self.str(variant)?;
-        value.serialize(self)
+        value.serialize(&mut *self)?;
+        self.depth -= 1;
+        Ok(())
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<SeqSer<'a, 'w, W>> {
+        self.enter()?;
         let at = self.placeholder(ARRAY32);
         let shape = self.shape.take();
         Ok(SeqSer {
             ser: self,
+            levels: 1,
             at,
             items: 0,
             run: Run::None,
@@ -523,14 +552,19 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         variant: &'static str,
         len: usize,
     ) -> Result<SeqSer<'a, 'w, W>> {
+        self.enter()?;
         let _ = rmp::encode::write_map_len(&mut self.out, 1);
         self.str(variant)?;
-        self.serialize_seq(Some(len))
+        let mut seq = self.serialize_seq(Some(len))?;
+        seq.levels = 2;
+        Ok(seq)
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<MapSer<'a, 'w, W>> {
+        self.enter()?;
         let at = self.placeholder(MAP32);
         Ok(MapSer {
             ser: self,
+            levels: 1,
             at,
             entries: 0,
             ndarray: false,
@@ -538,9 +572,11 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         })
     }
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<MapSer<'a, 'w, W>> {
+        self.enter()?;
         let at = self.placeholder(MAP32);
         Ok(MapSer {
             ser: self,
+            levels: 1,
             at,
             entries: 0,
             ndarray: name == "Array",
@@ -554,11 +590,14 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         variant: &'static str,
         _len: usize,
     ) -> Result<MapSer<'a, 'w, W>> {
+        self.enter()?;
+        self.enter()?;
         let _ = rmp::encode::write_map_len(&mut self.out, 1);
         self.str(variant)?;
         let at = self.placeholder(MAP32);
         Ok(MapSer {
             ser: self,
+            levels: 2,
             at,
             entries: 0,
             ndarray: false,

@@ -358,3 +358,52 @@ fn dumps_inside_a_saturated_rayon_pool_do_not_deadlock() {
         .unwrap();
     assert_eq!(sizes.len(), 8);
 }
+
+/// A tree as deep as asked: each `Node` is an enum variant (one level) around
+/// a sequence (another level).
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Nest {
+    Leaf,
+    Node(Vec<Nest>),
+}
+
+fn nest(nodes: usize) -> Nest {
+    (0..nodes).fold(Nest::Leaf, |inner, _| Nest::Node(vec![inner]))
+}
+
+/// Found by the `roundtrip` fuzz target: a value nested deeper than the
+/// loader accepts used to be dumped anyway, giving a file that could never be
+/// loaded. Dumping now refuses it, and leaves no file behind.
+#[test]
+fn dump_refuses_values_nested_deeper_than_load_accepts() {
+    // 128 nodes = 256 levels: the most a file may hold.
+    let deepest = nest(128);
+    let bytes = joblib_persist::dump_to_writer(&deepest, Vec::new()).unwrap();
+    let back: Nest = joblib_persist::load_from_reader(&bytes[..]).unwrap();
+    assert_eq!(back, deepest);
+
+    let too_deep = nest(129);
+    let err = joblib_persist::dump_to_writer(&too_deep, Vec::new()).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than 256"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.jbl");
+    assert!(joblib_persist::dump(&too_deep, &path).is_err());
+    assert!(!path.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file is left"
+    );
+
+    // Struct variants and maps count the same way.
+    #[derive(serde::Serialize)]
+    enum Wrap {
+        S { inner: Box<Option<Wrap>> },
+    }
+    let mut w = None;
+    for _ in 0..200 {
+        w = Some(Wrap::S { inner: Box::new(w) });
+    }
+    assert!(joblib_persist::dump_to_writer(&w, Vec::new()).is_err());
+}
