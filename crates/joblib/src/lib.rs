@@ -95,6 +95,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod error;
+
+pub use error::{Error, Result};
 pub use joblib_hash as hash;
 pub use joblib_memory as memory;
 pub use joblib_parallel as parallel;
