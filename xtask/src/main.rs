@@ -6,6 +6,8 @@
 //!   to its baseline.
 //! - `fuzz [target|all] [seconds]`: runs cargo-fuzz targets (nightly).
 
+mod report;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -36,7 +38,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci                        formatting, clippy, tests, docs, fuzz build, quickstart
-  bench [criterion args]    the criterion benchmarks (benches/), side by side with baselines
+  bench [--no-python] [--report-only] [criterion args]
+                            the criterion benchmarks (benches/) and the same workloads in
+                            Python joblib (pip-installing joblib and numpy if needed),
+                            written side by side to docs/benchmarks.md
   fuzz [TARGET|all] [SECS]  run a cargo-fuzz target (default: all, 60 s each); needs nightly";
 
 /// The workspace root: the parent of this crate's manifest directory.
@@ -115,11 +120,89 @@ fn ci() -> Result<(), String> {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let mut cmd = cargo(&["bench", "-p", "joblib-benches"]);
-    if !args.is_empty() {
-        cmd.arg("--").args(args);
+    let report_only = args.iter().any(|a| a == "--report-only");
+    let no_python = args.iter().any(|a| a == "--no-python");
+    let mut criterion_args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| *a != "--report-only" && *a != "--no-python")
+        .collect();
+    if criterion_args.is_empty() {
+        // Short runs keep the whole sitting under ten minutes on 2 cores.
+        criterion_args = vec!["--warm-up-time", "1", "--measurement-time", "3"];
     }
-    step("benchmarks", &mut cmd)
+    let root = root();
+    let criterion = report::criterion_dir(&root);
+    let baseline = criterion.with_file_name("joblib-python-baseline.jsonl");
+    if !report_only {
+        let mut cmd = cargo(&["bench", "-p", "joblib-benches", "--"]);
+        cmd.args(&criterion_args);
+        step("criterion benchmarks", &mut cmd)?;
+        if !no_python {
+            match python_baseline(&root) {
+                Ok(lines) => std::fs::write(&baseline, lines)
+                    .map_err(|e| format!("writing {}: {e}", baseline.display()))?,
+                Err(why) => {
+                    eprintln!("xtask: no Python comparison this time: {why}");
+                    let _ = std::fs::remove_file(&baseline);
+                }
+            }
+        }
+    }
+    let ours = report::criterion_medians(&criterion);
+    if ours.is_empty() {
+        return Err(format!(
+            "no criterion results under {}: run `cargo xtask bench` without --report-only",
+            criterion.display()
+        ));
+    }
+    let python_text = std::fs::read_to_string(&baseline).unwrap_or_default();
+    let (python, versions) = report::python_medians(&python_text);
+    let markdown = report::render(&ours, &python, versions.as_deref(), &today());
+    let out = root.join("docs/benchmarks.md");
+    std::fs::write(&out, markdown).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    eprintln!("xtask: wrote {}", out.display());
+    Ok(())
+}
+
+/// Runs the Python side, installing joblib and numpy with pip if missing.
+fn python_baseline(root: &Path) -> Result<String, String> {
+    let have = Command::new("python3")
+        .args(["-c", "import joblib, numpy"])
+        .status()
+        .map_err(|e| format!("python3 cannot be run: {e}"))?;
+    if !have.success() {
+        eprintln!("xtask: installing joblib and numpy with pip, for the comparison");
+        step(
+            "pip install joblib numpy",
+            Command::new("python3").args(["-m", "pip", "install", "--quiet", "joblib", "numpy"]),
+        )?;
+    }
+    eprintln!("\n==> Python joblib baseline (benches/python/joblib_baseline.py)");
+    let out = Command::new("python3")
+        .arg("benches/python/joblib_baseline.py")
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("running the baseline script: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "the baseline script failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|e| format!("the baseline script's output: {e}"))
+}
+
+/// Today's date (UTC), as `date` prints it.
+fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "an unknown date".into())
 }
 
 /// The fuzz targets, read from the fuzz crate's `[[bin]]` names.
