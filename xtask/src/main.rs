@@ -40,7 +40,7 @@ commands:
   ci                        formatting, clippy, tests, docs, fuzz build, quickstart
   bench [--no-python] [--report-only] [criterion args]
                             the criterion benchmarks (benches/) and the same workloads in
-                            Python joblib (pip-installing joblib and numpy if needed),
+                            Python joblib (pip-installing joblib, numpy and lz4 if needed),
                             written side by side to docs/benchmarks.md
   fuzz [TARGET|all] [SECS]  run a cargo-fuzz target (default: all, 60 s each); needs nightly";
 
@@ -165,17 +165,18 @@ fn bench(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the Python side, installing joblib and numpy with pip if missing.
+/// Runs the Python side, installing joblib, numpy and lz4 with pip if missing.
 fn python_baseline(root: &Path) -> Result<String, String> {
     let have = Command::new("python3")
-        .args(["-c", "import joblib, numpy"])
+        .args(["-c", "import joblib, numpy, lz4"])
         .status()
         .map_err(|e| format!("python3 cannot be run: {e}"))?;
     if !have.success() {
-        eprintln!("xtask: installing joblib and numpy with pip, for the comparison");
+        eprintln!("xtask: installing joblib, numpy and lz4 with pip, for the comparison");
         step(
-            "pip install joblib numpy",
-            Command::new("python3").args(["-m", "pip", "install", "--quiet", "joblib", "numpy"]),
+            "pip install joblib numpy lz4",
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "joblib", "numpy", "lz4"]),
         )?;
     }
     eprintln!("\n==> Python joblib baseline (benches/python/joblib_baseline.py)");

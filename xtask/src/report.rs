@@ -121,6 +121,22 @@ const ROWS: &[Row] = &[
         target: ">= 1x",
     },
     Row {
+        layer: "persist",
+        workload: "dump 200 MB arange, lz4",
+        ours: "persist/dump/lz4",
+        base: Base::Python("persist/dump lz4-3"),
+        base_label: "Python joblib.dump, lz4",
+        target: ">= 2x",
+    },
+    Row {
+        layer: "persist",
+        workload: "load 200 MB arange, lz4",
+        ours: "persist/load/lz4",
+        base: Base::Python("persist/load lz4-3"),
+        base_label: "Python joblib.load, lz4",
+        target: ">= 1x",
+    },
+    Row {
         layer: "memory",
         workload: "hit, one u64 argument",
         ours: "memory/hit/u64",

@@ -39,6 +39,9 @@ pub(crate) struct BlockWriter<S: Sink> {
     chunk: Vec<u8>,
     /// Spare chunk buffers, reused so memory stays flat.
     spare: Vec<Vec<u8>>,
+    /// Spare buffers for compressed chunks: reused rather than allocated
+    /// (and page-faulted in) for every chunk.
+    packed_spare: Vec<Vec<u8>>,
     /// Chunks handed to the thread pool and not yet written.
     in_flight: usize,
     max_in_flight: usize,
@@ -71,6 +74,7 @@ impl<S: Sink> BlockWriter<S> {
             level,
             chunk: Vec::new(),
             spare: Vec::new(),
+            packed_spare: Vec::new(),
             in_flight: 0,
             max_in_flight,
             next_submit: 0,
@@ -181,6 +185,7 @@ impl<S: Sink> BlockWriter<S> {
         compressor: Option<&dyn Compressor>,
         level: Option<i32>,
         raw: Vec<u8>,
+        mut packed: Vec<u8>,
     ) -> io::Result<Done> {
         match compressor {
             None => {
@@ -192,7 +197,7 @@ impl<S: Sink> BlockWriter<S> {
                 })
             }
             Some(c) => {
-                let mut packed = Vec::with_capacity(raw.len() / 2 + 64);
+                packed.clear();
                 c.compress(&raw, level, &mut packed)?;
                 let hash = xxh3_64(&packed);
                 Ok(Done {
@@ -204,6 +209,15 @@ impl<S: Sink> BlockWriter<S> {
         }
     }
 
+    /// A buffer for a compressed chunk: a spare one when compressing.
+    fn packed_buffer(&mut self) -> Vec<u8> {
+        if self.compressor.is_some() {
+            self.packed_spare.pop().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Hands a full chunk to the thread pool; writes finished ones in order.
     fn submit(&mut self, raw: Vec<u8>) -> io::Result<()> {
         let seq = self.next_submit;
@@ -211,8 +225,9 @@ impl<S: Sink> BlockWriter<S> {
         let tx = self.tx.clone();
         let compressor = self.compressor.clone();
         let level = self.level;
+        let packed = self.packed_buffer();
         rayon::spawn(move || {
-            let done = Self::job(compressor.as_deref(), level, raw);
+            let done = Self::job(compressor.as_deref(), level, raw, packed);
             // The receiver lives as long as the writer, which waits for every job.
             let _ = tx.send((seq, done));
         });
@@ -285,12 +300,15 @@ impl<S: Sink> BlockWriter<S> {
                     stored: n,
                     hash: done.hash,
                 });
-                self.out.put_owned(packed)?;
+                if let Some(buf) = self.out.put_owned(packed)? {
+                    self.packed_spare.push(buf);
+                }
                 self.spare.push(done.raw);
                 n
             }
         };
         self.spare.truncate(self.max_in_flight + 2);
+        self.packed_spare.truncate(self.max_in_flight + 2);
         self.pos += stored;
         Ok(())
     }
@@ -301,7 +319,8 @@ impl<S: Sink> BlockWriter<S> {
             let last = std::mem::take(&mut self.chunk);
             if self.in_flight == 0 {
                 // A small block: not worth a trip through the pool.
-                let done = Self::job(self.compressor.as_deref(), self.level, last)?;
+                let packed = self.packed_buffer();
+                let done = Self::job(self.compressor.as_deref(), self.level, last, packed)?;
                 self.next_submit += 1;
                 self.next_write += 1;
                 self.store(done)?;
