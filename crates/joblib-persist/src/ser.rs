@@ -259,49 +259,28 @@ fn write_inline(out: &mut Vec<u8>, dtype: Dtype, e: &[u8]) {
     };
 }
 
-impl<'a, 'w, W: Sink> ser::SerializeSeq for SeqSer<'a, 'w, W> {
-    type Ok = ();
-    type Error = Inner;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
+/// The four sequence-like serde traits all push elements and end the same way.
+macro_rules! sequence_impl {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl<'a, 'w, W: Sink> ser::$trait for SeqSer<'a, 'w, W> {
+            type Ok = ();
+            type Error = Inner;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+                self.element(value)
+            }
+            fn end(self) -> Result<()> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl<'a, 'w, W: Sink> ser::SerializeTuple for SeqSer<'a, 'w, W> {
-    type Ok = ();
-    type Error = Inner;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl<'a, 'w, W: Sink> ser::SerializeTupleStruct for SeqSer<'a, 'w, W> {
-    type Ok = ();
-    type Error = Inner;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
-
-impl<'a, 'w, W: Sink> ser::SerializeTupleVariant for SeqSer<'a, 'w, W> {
-    type Ok = ();
-    type Error = Inner;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        self.element(value)
-    }
-    fn end(self) -> Result<()> {
-        self.finish()
-    }
-}
+sequence_impl!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 /// Serializes a map, struct or struct variant as a MessagePack map.
 pub(crate) struct MapSer<'a, 'w, W: Sink> {
