@@ -7,7 +7,8 @@ medians side by side in docs/benchmarks.md. Run it alone with
     python3 benches/python/joblib_baseline.py [GROUP ...]
 
 where GROUP is any of: hash persist memory parallel (default: all).
-Needs `pip install joblib numpy`.
+Needs `pip install joblib numpy`; the lz4 case also needs `lz4` and is
+skipped without it (`cargo xtask bench` installs all three when missing).
 """
 
 import json
