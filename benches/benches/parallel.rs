@@ -13,18 +13,16 @@
 // criterion_group! generates undocumented public items.
 #![allow(missing_docs)]
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::time::Duration;
+
+use common::{calibrate, spin, trivial};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use joblib_parallel::{Parallel, delayed};
 use rayon::prelude::*;
 
 const WORKERS: usize = 2;
-
-fn trivial(x: u64) -> u64 {
-    black_box(x).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7
-}
 
 fn trivial_tasks(c: &mut Criterion) {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -50,23 +48,6 @@ fn trivial_tasks(c: &mut Criterion) {
         });
         group.finish();
     }
-}
-
-/// Iterations of `spin` that take about a quarter of a second here.
-fn calibrate() -> u64 {
-    let probe = 2_000_000;
-    let start = Instant::now();
-    black_box(spin(probe));
-    let per_iter = start.elapsed().as_secs_f64() / probe as f64;
-    (0.25 / per_iter) as u64
-}
-
-fn spin(iterations: u64) -> u64 {
-    let mut x = 1u64;
-    for i in 0..iterations {
-        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
-    }
-    x
 }
 
 fn cpu_bound(c: &mut Criterion) {

@@ -111,7 +111,8 @@ fn parse_term(term: &str, n_jobs: usize) -> Option<usize> {
 pub enum Prefer {
     /// Threads of this process (the default).
     Threads,
-    /// Worker processes, if a backend named `"processes"` is registered;
+    /// Worker processes (the `"processes"` backend) when the call's tasks
+    /// can run there (made by [`delayed_remote`](crate::delayed_remote));
     /// threads otherwise.
     Processes,
 }

@@ -87,6 +87,7 @@ where
             call_id: next_call_id(),
             n_jobs: plan.workers,
             nesting_level: plan.level,
+            timeout: plan.timeout,
         };
         plan.backend
             .start(&call)
@@ -345,5 +346,6 @@ where
     fn drop(&mut self) {
         // Results nobody will read: do not start the tasks still queued.
         self.stop(0);
+        self.plan.backend.finish(&self.call);
     }
 }

@@ -67,6 +67,25 @@ pub enum Error {
         /// What the backend reported.
         source: BoxError,
     },
+    /// A worker process died while it ran a batch of tasks (it aborted, was
+    /// killed by a signal, ran out of memory, ...). The pool replaces it;
+    /// the next call works as usual.
+    #[error(
+        "worker process {pid} died running task {index}{}: it {reason}",
+        if *tasks > 1 { format!(" (or one of the {} tasks of its batch)", tasks) } else { String::new() }
+    )]
+    WorkerDied {
+        /// Position of the first task of the batch the worker held.
+        index: usize,
+        /// Number of tasks in that batch (with `batch_size(1)`, or under a
+        /// `timeout`, it is 1 and `index` is the task that killed it).
+        tasks: usize,
+        /// The worker's process id.
+        pid: u32,
+        /// How it ended: "was killed by signal 9 (SIGKILL)", "exited with
+        /// code 3", ...
+        reason: String,
+    },
     /// A configuration value is invalid (`n_jobs(0)`, `batch_size(0)`, an
     /// unparsable `pre_dispatch` expression, ...).
     #[error("invalid parallel configuration: {option}: {reason}")]
@@ -104,7 +123,8 @@ impl Error {
             | Error::Timeout { index, .. }
             | Error::Input { index, .. }
             | Error::InputPanic { index, .. }
-            | Error::Backend { index, .. } => Some(*index),
+            | Error::Backend { index, .. }
+            | Error::WorkerDied { index, .. } => Some(*index),
             Error::InvalidConfig { .. }
             | Error::UnknownBackend { .. }
             | Error::BackendStart { .. } => None,

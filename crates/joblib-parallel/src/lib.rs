@@ -37,7 +37,9 @@
 //!   machine: one level down it gets threads limited to its share of the
 //!   CPUs, deeper levels run sequentially, unless configured otherwise.
 //! - **Backends**: `"threads"` (the default; persistent workers),
-//!   `"sequential"`, or your own [`ParallelBackend`], by value or registered
+//!   `"sequential"`, `"processes"` (a reusable pool of worker processes for
+//!   tasks made by [`delayed_remote`]; see the [`process`] module), or your
+//!   own [`ParallelBackend`], by value or registered
 //!   by name with [`register_backend`]. [`parallel_config`] sets defaults
 //!   for a scope.
 //!
@@ -47,6 +49,8 @@
 //!   target `joblib_parallel`.
 //! - `indicatif`: [`Parallel::progress_bar`], a progress bar of completed
 //!   tasks.
+//! - `processes` (default, Unix): the `"processes"` backend, [`delayed_remote`]
+//!   and [`init`]; pulls in `joblib-persist`, `serde`, `libc` and `ctor`.
 
 mod backend;
 mod batching;
@@ -57,6 +61,8 @@ mod error;
 mod iter;
 mod nesting;
 mod parallel;
+#[cfg(all(feature = "processes", unix))]
+pub mod process;
 mod progress;
 mod task;
 
@@ -73,3 +79,9 @@ pub use iter::{Iter, IterUnordered};
 pub use nesting::nesting_level;
 pub use parallel::Parallel;
 pub use task::{Delayed, IntoTask, Task, TryDelayed, delayed, try_delayed};
+
+#[cfg(all(feature = "processes", unix))]
+pub use process::{
+    DelayedRemote, ProcessBackend, Shared, TryDelayedRemote, delayed_remote, init,
+    try_delayed_remote,
+};

@@ -178,11 +178,12 @@ impl Parallel {
     /// [`Error::InvalidConfig`], [`Error::UnknownBackend`] or
     /// [`Error::BackendStart`].
     pub fn build(self) -> Result<Self, Error> {
-        let plan = self.plan()?;
+        let plan = self.plan(true)?;
         let call = crate::backend::CallInfo {
             call_id: crate::dispatch::next_call_id(),
             n_jobs: plan.workers,
             nesting_level: plan.level,
+            timeout: plan.timeout,
         };
         plan.backend
             .start(&call)
@@ -190,6 +191,7 @@ impl Parallel {
                 backend: plan.backend.name().to_owned(),
                 source,
             })?;
+        plan.backend.finish(&call);
         Ok(self)
     }
 
@@ -215,7 +217,7 @@ impl Parallel {
             .size_hint()
             .0
             .min(PREALLOCATE_BYTES / std::mem::size_of::<Output<I::IntoIter>>().max(1));
-        let mut engine = Engine::start(self.plan()?, tasks, Some(room))?;
+        let mut engine = Engine::start(self.plan(remote_ok::<I::Item>())?, tasks, Some(room))?;
         loop {
             if let Err(error) = engine.fill(0) {
                 engine.stop(0);
@@ -259,7 +261,7 @@ impl Parallel {
         I::Item: IntoTask,
     {
         Iter::new(
-            self.plan()
+            self.plan(remote_ok::<I::Item>())
                 .and_then(|plan| Engine::start(plan, tasks.into_iter(), None)),
         )
     }
@@ -274,14 +276,14 @@ impl Parallel {
         I::Item: IntoTask,
     {
         IterUnordered::new(
-            self.plan()
+            self.plan(remote_ok::<I::Item>())
                 .and_then(|plan| Engine::start(plan, tasks.into_iter(), None)),
         )
     }
 
     /// Resolves the settings for one call: explicit > thread config >
     /// nesting rule > default.
-    fn plan(&self) -> Result<Plan, Error> {
+    fn plan(&self, remote_ok: bool) -> Result<Plan, Error> {
         let s = self.settings.or(&config::current());
         let level = nesting::nesting_level();
         let require_shared = s.require == Some(Require::SharedMem);
@@ -308,7 +310,8 @@ impl Parallel {
                         Arc::new(SequentialBackend)
                     } else if s.prefer == Some(Prefer::Processes)
                         && !require_shared
-                        && is_registered("processes")
+                        && remote_ok
+                        && (cfg!(feature = "processes") || is_registered("processes"))
                     {
                         resolve_name("processes")?
                     } else {
@@ -384,5 +387,17 @@ impl Parallel {
         let backend = spec.resolve()?;
         *cached = Some(Arc::clone(&backend));
         Ok(backend)
+    }
+}
+
+/// Whether the tasks of `I` can run in worker processes.
+fn remote_ok<I: IntoTask>() -> bool {
+    #[cfg(feature = "processes")]
+    {
+        <I::Task as crate::task::Task>::process_codec().is_some()
+    }
+    #[cfg(not(feature = "processes"))]
+    {
+        false
     }
 }

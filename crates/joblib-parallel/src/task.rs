@@ -20,6 +20,18 @@ pub trait Task: Send + 'static {
     /// Runs the task. An `Err` stops the parallel call and is reported as
     /// [`Error::Task`](crate::Error::Task) with this task's index.
     fn run(self) -> Result<Self::Output, BoxError>;
+
+    /// How tasks of this type travel to a worker process of the
+    /// `"processes"` backend; `None` (the default) for tasks that can only
+    /// run in this process. Only [`delayed_remote`](crate::delayed_remote)
+    /// and [`try_delayed_remote`](crate::try_delayed_remote) tasks have one.
+    #[cfg(feature = "processes")]
+    fn process_codec() -> Option<crate::process::ProcessCodec<Self>>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 /// What an input iterator may yield: a task, or a `Result` of a task when

@@ -1,5 +1,7 @@
-//! `prefer(Processes)` picks a backend registered as "processes"; it
-//! registers one for the whole test binary, hence this file of its own.
+//! `prefer(Processes)` and `require(SharedMem)`. Without the `processes`
+//! feature, a backend registered as "processes" is picked (registered for
+//! the whole test binary, hence this file of its own); with it, the name is
+//! the built-in process backend's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +33,32 @@ impl ParallelBackend for FakeProcesses {
     }
 }
 
+#[cfg(all(feature = "processes", unix))]
+#[test]
+fn the_built_in_process_backend_cannot_be_replaced_and_shares_nothing() {
+    let err = register_backend("processes", || Ok(Arc::new(FakeProcesses))).unwrap_err();
+    assert!(err.to_string().contains("built-in"), "{err}");
+    let names = Parallel::new()
+        .n_jobs(2)
+        .prefer(Prefer::Processes)
+        .require(Require::SharedMem)
+        .run((0..4).map(|_| delayed(|()| std::thread::current().name().map(str::to_owned), ())))
+        .unwrap();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.as_deref().unwrap_or("").starts_with("joblib-worker-"))
+    );
+    let err = Parallel::new()
+        .backend("processes")
+        .require(Require::SharedMem)
+        .run((0..4).map(|i| delayed(|i: i32| i * 2, i)))
+        .unwrap_err();
+    assert!(err.to_string().contains("SharedMem"), "{err}");
+    assert_eq!(BATCHES.load(Ordering::SeqCst), 0);
+}
+
+#[cfg(not(all(feature = "processes", unix)))]
 #[test]
 fn prefer_and_require() {
     register_backend("processes", || Ok(Arc::new(FakeProcesses))).unwrap();

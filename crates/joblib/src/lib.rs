@@ -10,7 +10,8 @@
 //!   results that notices when a function's code changed.
 //! - [`parallel`] ([`joblib-parallel`](https://docs.rs/joblib-parallel)):
 //!   `Parallel` and `delayed`, ordered parallel loops over pluggable
-//!   backends (sequential, threads, or your own `ParallelBackend`).
+//!   backends (sequential, threads, a reusable pool of worker processes, or
+//!   your own `ParallelBackend`).
 //! - [`persist`] ([`joblib-persist`](https://docs.rs/joblib-persist)):
 //!   `dump` and `load` of any `serde` value holding large arrays, compressed
 //!   on all cores or memory-mapped without a copy, in a checksummed format
@@ -94,6 +95,36 @@
 //! assert_eq!(squares[3], 9);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Worker processes
+//!
+//! joblib's default backend, loky, runs tasks in other processes. Here the
+//! `"processes"` backend does, for tasks made by [`delayed_remote`]: a
+//! function that captures nothing (checked when compiling) and serializable
+//! arguments. Workers are this program started again; a constructor makes
+//! them workers before `main`, and [`init`] at the top of `main` is the
+//! safety net. Large values go to workers once, through memory-mapped
+//! files, with [`Shared`].
+//!
+//! ```no_run
+//! use joblib::prelude::*;
+//!
+//! fn simulate(seed: u64) -> f64 {
+//!     (seed as f64).sqrt()
+//! }
+//!
+//! fn main() -> joblib::Result<()> {
+//!     joblib::init();
+//!     let results = Parallel::new()
+//!         .backend("processes")
+//!         .n_jobs(2)
+//!         .run((0..8).map(|seed| delayed_remote(simulate, seed)))?;
+//!     assert_eq!(results[4], 2.0);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! See `examples/processes.rs` and the [`parallel::process`] module.
 
 mod error;
 
@@ -109,6 +140,8 @@ pub use joblib_hash::hash;
 pub use joblib_memory::cache;
 pub use joblib_memory::{MemorizedFunc, Memory};
 pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
+#[cfg(unix)]
+pub use joblib_parallel::{Shared, delayed_remote, init};
 pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
@@ -116,5 +149,7 @@ pub mod prelude {
     pub use joblib_hash::{Digest, Hasher, hash};
     pub use joblib_memory::{Memory, cache};
     pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
+    #[cfg(unix)]
+    pub use joblib_parallel::{Shared, delayed_remote};
     pub use joblib_persist::{dump, load, load_mmap};
 }

@@ -80,6 +80,19 @@ impl Batch {
         self.job.run();
     }
 
+    /// Runs the tasks in a worker process through `link` (the process
+    /// backend's slot), and sends their results to the call.
+    #[cfg(feature = "processes")]
+    pub(crate) fn run_remote(self, link: &mut crate::process::Link<'_>) {
+        let meta = RemoteMeta {
+            call_id: self.call_id,
+            nesting_level: self.nesting_level + 1,
+            n_jobs: self.n_jobs,
+            len: self.len,
+        };
+        self.job.run_remote(link, &meta);
+    }
+
     /// Reports that the backend could not run this batch; the call stops
     /// with [`Error::Backend`](crate::Error::Backend) naming the batch's first
     /// task.
@@ -188,6 +201,17 @@ pub(crate) struct TaskClock {
 trait Job: Send {
     fn run(self: Box<Self>);
     fn fail(self: Box<Self>, backend: &str, error: BoxError);
+    #[cfg(feature = "processes")]
+    fn run_remote(self: Box<Self>, link: &mut crate::process::Link<'_>, meta: &RemoteMeta);
+}
+
+/// What a remote run needs to know of its batch.
+#[cfg(feature = "processes")]
+struct RemoteMeta {
+    call_id: u64,
+    nesting_level: usize,
+    n_jobs: usize,
+    len: usize,
 }
 
 pub(crate) struct TypedJob<T: Task> {
@@ -232,6 +256,38 @@ impl<T: Task> TypedJob<T> {
             nesting_level,
             n_jobs,
         }
+    }
+
+    /// Hands a batch's results to the call: into the collector (for `run`)
+    /// when the batch is complete, and as an outcome.
+    fn deliver(
+        &mut self,
+        mut results: Vec<T::Output>,
+        is_lent: bool,
+        completed: usize,
+        error: Option<Error>,
+        elapsed: Duration,
+        cancelled: bool,
+    ) {
+        let seq = self.seq;
+        let complete = error.is_none() && !cancelled;
+        if let Some(collector) = &self.shared.collector {
+            let mut collector = collector.lock().unwrap_or_else(PoisonError::into_inner);
+            if is_lent {
+                // Given back even after a failure, which fails the call anyway.
+                collector.give_back(std::mem::take(&mut results), complete);
+            } else if complete {
+                collector.add(seq, std::mem::take(&mut results));
+            }
+        }
+        self.send(Outcome {
+            seq,
+            results,
+            completed,
+            error,
+            elapsed,
+            cancelled,
+        });
     }
 
     fn send(&mut self, outcome: Outcome<T::Output>) {
@@ -314,26 +370,104 @@ impl<T: Task> Job for TypedJob<T> {
             // Later tasks of the call are not worth starting.
             cancel_from.fetch_min(index, Ordering::Relaxed);
         }
-        let seq = self.seq;
         let completed = results.len() - base;
-        let complete = error.is_none() && !cancelled;
-        if let Some(collector) = &self.shared.collector {
-            let mut collector = collector.lock().unwrap_or_else(PoisonError::into_inner);
-            if is_lent {
-                // Given back even after a failure, which fails the call anyway.
-                collector.give_back(std::mem::take(&mut results), complete);
-            } else if complete {
-                collector.add(seq, std::mem::take(&mut results));
-            }
+        self.deliver(results, is_lent, completed, error, elapsed, cancelled);
+    }
+
+    #[cfg(feature = "processes")]
+    fn run_remote(mut self: Box<Self>, link: &mut crate::process::Link<'_>, meta: &RemoteMeta) {
+        use crate::process::{FailureKind, LinkError, Request, entry_offset};
+        let Some(codec) = T::process_codec() else {
+            let message = format!(
+                "tasks of type {} cannot run in a worker process: make them with \
+                 delayed_remote(f, args) or try_delayed_remote(f, args), whose function \
+                 captures nothing and whose arguments and result are serializable",
+                std::any::type_name::<T>()
+            );
+            return self.fail("processes", message.into());
+        };
+        let first = self.first;
+        if self.shared.cancel_from.load(Ordering::Relaxed) <= first {
+            self.tasks.clear();
+            return self.deliver(Vec::new(), false, 0, None, Duration::ZERO, true);
         }
-        self.send(Outcome {
-            seq,
-            results,
-            completed,
-            error,
-            elapsed,
-            cancelled,
+        let tasks = std::mem::take(&mut self.tasks);
+        if let Some(clock) = &self.clock {
+            let ns = u64::try_from(self.shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            clock.started_ns.store(ns, Ordering::Relaxed);
+            clock.running.store(first + 1, Ordering::Release);
+        }
+        let start = Instant::now();
+        let reply = link.exchange(Request {
+            call_id: meta.call_id,
+            entry_offset: entry_offset(codec.entry),
+            type_hash: codec.type_hash,
+            nesting_level: u32::try_from(meta.nesting_level).unwrap_or(u32::MAX),
+            n_jobs: u32::try_from(meta.n_jobs).unwrap_or(u32::MAX),
+            write_args: &mut |w| (codec.encode)(&tasks, w),
         });
+        let elapsed = start.elapsed();
+        if let Some(clock) = &self.clock {
+            clock.running.store(0, Ordering::Release);
+        }
+        // Kept until the reply, so that what the arguments point to stays put.
+        drop(tasks);
+        let backend = |source: BoxError| Error::Backend {
+            backend: "processes".to_owned(),
+            index: first,
+            source,
+        };
+        let (encoded, error) = match reply {
+            Ok(Ok(encoded)) => (encoded, None),
+            Ok(Err(failure)) => {
+                let index = first + failure.completed;
+                let error = match failure.kind {
+                    FailureKind::Task => Error::Task {
+                        index,
+                        source: failure.message.into(),
+                    },
+                    FailureKind::Panic => Error::Panic {
+                        index,
+                        message: failure.message,
+                    },
+                    FailureKind::Transport => Error::Backend {
+                        backend: "processes".to_owned(),
+                        index,
+                        source: failure.message.into(),
+                    },
+                };
+                (failure.results, Some(error))
+            }
+            Err(LinkError::Died { pid, reason }) => (
+                Vec::new(),
+                Some(Error::WorkerDied {
+                    index: first,
+                    tasks: meta.len,
+                    pid,
+                    reason,
+                }),
+            ),
+            Err(LinkError::Other(source)) => (Vec::new(), Some(backend(source))),
+        };
+        let (results, error) = if encoded.is_empty() {
+            (Vec::new(), error)
+        } else {
+            match (codec.decode)(&encoded) {
+                Ok(results) => (results, error),
+                Err(e) => (
+                    Vec::new(),
+                    Some(error.unwrap_or_else(|| {
+                        backend(format!("cannot decode the results: {e}").into())
+                    })),
+                ),
+            }
+        };
+        let index = first + results.len();
+        if error.is_some() {
+            self.shared.cancel_from.fetch_min(index, Ordering::Relaxed);
+        }
+        let completed = results.len();
+        self.deliver(results, false, completed, error, elapsed, false);
     }
 
     fn fail(mut self: Box<Self>, backend: &str, source: BoxError) {

@@ -45,6 +45,10 @@ pub struct CallInfo {
     /// 0 for a call made outside any parallel task, 1 for a call made inside
     /// a task of a level-0 call, and so on.
     pub nesting_level: usize,
+    /// The call's [`timeout`](crate::Parallel::timeout), if any: when
+    /// [`abort`](ParallelBackend::abort) follows a timeout, the late task
+    /// has run this long.
+    pub timeout: Option<Duration>,
 }
 
 /// Where batches of tasks run: implement this to run them anywhere.
@@ -127,6 +131,14 @@ pub trait ParallelBackend: Send + Sync + 'static {
     /// skip their tasks anyway; a backend that can stop running work (a
     /// process backend killing a worker) may do it here. Default: nothing.
     fn abort(&self, call: &CallInfo) {
+        let _ = call;
+    }
+
+    /// Called once when a call is over (all its results read, or the call
+    /// stopped early or was dropped), after any [`abort`](ParallelBackend::abort):
+    /// release what [`start`](ParallelBackend::start) set up for it.
+    /// Default: nothing.
+    fn finish(&self, call: &CallInfo) {
         let _ = call;
     }
 

@@ -8,6 +8,9 @@ use crate::error::{BoxError, Error};
 
 type Factory = Arc<dyn Fn() -> Result<Arc<dyn ParallelBackend>, BoxError> + Send + Sync>;
 
+#[cfg(feature = "processes")]
+const BUILT_IN: [&str; 5] = ["loky", "processes", "sequential", "threading", "threads"];
+#[cfg(not(feature = "processes"))]
 const BUILT_IN: [&str; 3] = ["sequential", "threading", "threads"];
 
 fn registry() -> &'static RwLock<BTreeMap<String, Factory>> {
@@ -28,7 +31,8 @@ fn registry() -> &'static RwLock<BTreeMap<String, Factory>> {
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] if `name` is empty or names a built-in backend
-/// (`"sequential"`, `"threads"`, `"threading"`).
+/// (`"sequential"`, `"threads"`, `"threading"`, and with the `processes`
+/// feature `"processes"` and `"loky"`).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -88,6 +92,8 @@ pub(crate) fn resolve_name(name: &str) -> Result<Arc<dyn ParallelBackend>, Error
     match name {
         "sequential" => return Ok(Arc::new(SequentialBackend)),
         "threads" | "threading" => return Ok(Arc::new(ThreadBackend)),
+        #[cfg(feature = "processes")]
+        "processes" | "loky" => return Ok(Arc::new(crate::process::ProcessBackend::new())),
         _ => {}
     }
     let factory = registry()
@@ -111,8 +117,9 @@ pub(crate) fn resolve_name(name: &str) -> Result<Arc<dyn ParallelBackend>, Error
 /// [`Parallel::backend`](crate::Parallel::backend).
 #[derive(Clone)]
 pub enum BackendSpec {
-    /// A built-in or registered name: `"sequential"`, `"threads"`
-    /// (or `"threading"`), or a name given to [`register_backend`].
+    /// A built-in or registered name: `"sequential"`, `"threads"` (or
+    /// `"threading"`), `"processes"` (or `"loky"`), or a name given to
+    /// [`register_backend`].
     Name(String),
     /// A backend value, used as is.
     Instance(Arc<dyn ParallelBackend>),
@@ -180,6 +187,8 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("\"no-such-backend\""), "{text}");
         assert!(text.contains("sequential, threading, threads"), "{text}");
+        #[cfg(feature = "processes")]
+        assert!(text.contains("loky, processes, sequential"), "{text}");
     }
 
     #[test]

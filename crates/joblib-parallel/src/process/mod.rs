@@ -1,0 +1,270 @@
+//! The `"processes"` backend: a reusable pool of worker processes that run
+//! the current program again, like Python joblib's loky.
+//!
+//! # How a task reaches a worker
+//!
+//! A worker is this same executable, started again with an environment
+//! marker. Before `main` runs, a constructor linked in with this crate sees
+//! the marker and turns the process into a worker; [`init`] at the top of
+//! `main` does the same where constructors are not run. A worker never runs
+//! your `main`.
+//!
+//! Rust cannot send closures to another process, but the worker holds the
+//! very same code: a task made by [`delayed_remote`] names its function by
+//! its place in the binary (an offset from a known function), and the
+//! worker checks that it runs the same build (the executable's identity)
+//! before it uses any offset. So a task function must capture nothing (a
+//! capturing closure does not compile: pass the data as an argument), and
+//! its arguments and result must be `Serialize` and `DeserializeOwned`. They
+//! travel in joblib-persist's format over a Unix socket, never through the
+//! worker's stdout, so tasks may print: their output reaches the parent's
+//! stdout and stderr.
+//!
+//! # Large arguments
+//!
+//! A batch whose encoded arguments exceed [`max_nbytes`](ProcessBackend::max_nbytes)
+//! (1 MiB by default, as in joblib) is written to a file in a private
+//! folder (0700, files 0600) under [`temp_folder`](ProcessBackend::temp_folder),
+//! else `JOBLIB_TEMP_FOLDER`, else `/dev/shm` when it has 2 GB free, else the
+//! system's temporary folder, and the worker maps it: arguments of type
+//! [`MmapArray`](joblib_persist::MmapArray) are then views of the mapped
+//! file, with no copy at all. The folder is removed when the call ends;
+//! folders left by a parent that was killed are removed by the next one.
+//!
+//! # Workers
+//!
+//! Pools are kept for the life of the program, one per number of workers,
+//! so a second call pays no start-up. A worker idle for
+//! [`idle_timeout`](ProcessBackend::idle_timeout) (300 s by default) exits
+//! and is started again when needed. On Linux every worker dies with its
+//! parent (`PR_SET_PDEATHSIG`), however the parent ends, and exits when the
+//! parent closes its socket.
+//!
+//! A panicking task comes back as [`Error::Panic`](crate::Error::Panic)
+//! with the worker's backtrace, and the worker lives on. A worker that dies
+//! (abort, a signal, out of memory) comes back as
+//! [`Error::WorkerDied`](crate::Error::WorkerDied), naming the tasks it
+//! held and the signal or exit code; the next batch gets a new worker. A
+//! task past the call's [`timeout`](crate::Parallel::timeout) has its worker
+//! killed and replaced.
+//!
+//! Each worker gets its share of the CPUs (`cpu_count / n_jobs`) in
+//! `OMP_NUM_THREADS`, `OPENBLAS_NUM_THREADS`, `MKL_NUM_THREADS`,
+//! `VECLIB_MAXIMUM_THREADS` and `RAYON_NUM_THREADS`, unless they are set
+//! already, so that numerical libraries inside tasks do not oversubscribe
+//! the machine.
+//!
+//! # If `init` is forgotten
+//!
+//! With the constructor linked (the normal case on Linux, macOS and
+//! Windows) nothing is needed. Should a worker still reach `main` without
+//! becoming a worker, it stops at its first use of this backend with an
+//! error message, before starting workers of its own, and the parent's call
+//! fails with [`Error::BackendStart`](crate::Error::BackendStart) saying to
+//! call `init`: no fork bomb, no hang.
+
+mod calls;
+mod pool;
+mod remote;
+mod shared;
+mod wire;
+mod worker;
+
+pub use remote::{
+    DelayedRemote, ProcessCodec, TryDelayedRemote, delayed_remote, try_delayed_remote,
+};
+pub use shared::Shared;
+
+pub(crate) use pool::{Link, LinkError, Request};
+pub(crate) use remote::entry_offset;
+pub(crate) use wire::FailureKind;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use crate::backend::{BackendKind, Batch, CallInfo, ParallelBackend};
+use crate::error::BoxError;
+
+/// Arguments larger than this go to workers through a memory-mapped file
+/// (joblib's default `max_nbytes`, 1 MiB).
+pub const DEFAULT_MAX_NBYTES: usize = 1 << 20;
+
+/// How long an idle worker waits for work before it exits.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Turns this process into a worker of the `"processes"` backend if it was
+/// started as one, and returns at once otherwise.
+///
+/// Call it first thing in `main`. A constructor does the same before `main`
+/// on the platforms that run constructors (Linux, macOS, Windows), so the
+/// call is a safety net; it costs one environment lookup.
+///
+/// ```no_run
+/// # #![allow(clippy::needless_doctest_main)]
+/// fn main() {
+///     joblib_parallel::init();
+///     // ... the program, which may use Parallel::new().backend("processes")
+/// }
+/// ```
+pub fn init() {
+    worker::run_if_worker();
+}
+
+#[ctor::ctor(unsafe)]
+fn become_worker_before_main() {
+    worker::run_if_worker();
+}
+
+/// Whether this process is a worker of the `"processes"` backend (inside a
+/// task running in a worker).
+pub fn is_worker() -> bool {
+    worker::is_worker()
+}
+
+/// Runs batches in a reusable pool of worker processes; see the
+/// [module documentation](self). Chosen by `.backend("processes")` (or
+/// joblib's name, `"loky"`), by `prefer(Prefer::Processes)`, or by value to
+/// change its settings:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use joblib_parallel::{Parallel, ProcessBackend, delayed_remote};
+///
+/// fn square(x: u64) -> u64 { x * x }
+///
+/// let backend = ProcessBackend::new()
+///     .max_nbytes(4 << 20)
+///     .idle_timeout(Duration::from_secs(60));
+/// let squares = Parallel::new()
+///     .backend(backend)
+///     .n_jobs(2)
+///     .run((0..100).map(|x| delayed_remote(square, x)))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Tasks must be made by [`delayed_remote`] or [`try_delayed_remote`]; a
+/// call whose tasks were made by [`delayed`](crate::delayed) fails with an
+/// error saying so.
+#[derive(Debug, Clone)]
+pub struct ProcessBackend {
+    max_nbytes: usize,
+    temp_folder: Option<PathBuf>,
+    idle_timeout: Duration,
+}
+
+impl Default for ProcessBackend {
+    fn default() -> Self {
+        ProcessBackend::new()
+    }
+}
+
+impl ProcessBackend {
+    /// The backend with joblib's defaults: `max_nbytes` 1 MiB, the temporary
+    /// folder chosen as described in the module docs, 300 s idle timeout.
+    pub fn new() -> ProcessBackend {
+        ProcessBackend {
+            max_nbytes: DEFAULT_MAX_NBYTES,
+            temp_folder: None,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+
+    /// Batches whose encoded arguments are larger than `bytes` reach the
+    /// workers through a memory-mapped file rather than the socket.
+    pub fn max_nbytes(mut self, bytes: usize) -> Self {
+        self.max_nbytes = bytes;
+        self
+    }
+
+    /// The folder under which each call's folder of large arguments is made.
+    pub fn temp_folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.temp_folder = Some(folder.into());
+        self
+    }
+
+    /// How long an idle worker waits for work before it exits (it is
+    /// started again when work comes). Applies to the pool the next call
+    /// uses.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The pids of the live worker processes of every pool of this process.
+    pub fn worker_pids() -> Vec<u32> {
+        pool::all_pids()
+    }
+
+    /// Stops the worker processes of every pool now, instead of after the
+    /// idle timeout or at exit: each finishes the batch it runs, then exits
+    /// and is reaped before this returns. The next call starts new workers.
+    pub fn shutdown() {
+        pool::shutdown_all();
+    }
+}
+
+/// Sweeps each temporary root once per process.
+fn sweep_once(root: &Path) {
+    static SWEPT: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
+    let mut swept = SWEPT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if !swept.iter().any(|p| p == root) {
+        swept.push(root.to_path_buf());
+        calls::sweep_stale_folders(root);
+    }
+}
+
+impl ParallelBackend for ProcessBackend {
+    fn name(&self) -> &str {
+        "processes"
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Processes
+    }
+
+    fn supports_shared_memory(&self) -> bool {
+        false
+    }
+
+    fn start(&self, call: &CallInfo) -> Result<(), BoxError> {
+        // Keeps the constructor's object file in every binary that can
+        // start workers.
+        std::hint::black_box(become_worker_before_main as fn());
+        worker::refuse_if_uninitialized_worker();
+        sweep_once(&calls::temp_root(self.temp_folder.as_deref()));
+        pool::pool(
+            call.n_jobs,
+            call.nesting_level,
+            pool::PoolSettings {
+                idle_timeout: self.idle_timeout,
+            },
+        )?;
+        calls::begin(call.call_id, self.max_nbytes, self.temp_folder.clone());
+        Ok(())
+    }
+
+    fn submit(&self, batch: Batch) -> Result<(), BoxError> {
+        let pool = pool::pool(
+            batch.n_jobs(),
+            batch.nesting_level(),
+            pool::PoolSettings {
+                idle_timeout: self.idle_timeout,
+            },
+        )?;
+        pool.submit(batch)
+    }
+
+    fn abort(&self, call: &CallInfo) {
+        if let Some(timeout) = call.timeout {
+            pool::kill_late(call.call_id, timeout);
+        }
+    }
+
+    fn finish(&self, call: &CallInfo) {
+        calls::end(call.call_id);
+    }
+}

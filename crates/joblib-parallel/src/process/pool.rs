@@ -1,0 +1,525 @@
+//! The parent side: pools of worker processes, one thread per worker
+//! process that feeds it batches, start-up, crash detection and reaping.
+
+use std::collections::HashMap;
+use std::io::{self, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::calls::{self, Spill};
+use super::wire::{self, Args, Failure, FromWorker, Run};
+use super::worker::{EXIT_NO_INIT, EXIT_OTHER_BUILD, WORKER_ENV, build_identity};
+use crate::backend::Batch;
+use crate::error::BoxError;
+
+/// The variables that size the thread pools of common numerical libraries;
+/// each worker gets its share of the CPUs in them unless the user set them.
+pub(crate) const THREAD_LIMIT_VARS: [&str; 5] = [
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "RAYON_NUM_THREADS",
+];
+
+/// How long a new worker may take to greet its parent.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Settings of a pool that may change between calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoolSettings {
+    pub(crate) idle_timeout: Duration,
+}
+
+/// A pool of worker processes for calls with one number of workers at one
+/// nesting level.
+pub(crate) struct Pool {
+    /// `None` once the pool is shut down.
+    tx: Mutex<Option<Sender<Batch>>>,
+    slots: Vec<Arc<Slot>>,
+    settings: Arc<Mutex<PoolSettings>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+/// What the call side can see of one worker slot.
+#[derive(Default)]
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+}
+
+#[derive(Default)]
+struct SlotState {
+    /// The live worker's pid.
+    pid: Option<u32>,
+    /// The call whose batch the worker is running, and since when.
+    busy: Option<(u64, Instant)>,
+}
+
+type PoolKey = (usize, usize);
+
+fn pools() -> &'static Mutex<HashMap<PoolKey, Arc<Pool>>> {
+    static POOLS: OnceLock<Mutex<HashMap<PoolKey, Arc<Pool>>>> = OnceLock::new();
+    POOLS.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The pool for `workers` workers at `level`, started (and its workers
+/// greeted) if it did not exist.
+pub(crate) fn pool(
+    workers: usize,
+    level: usize,
+    settings: PoolSettings,
+) -> Result<Arc<Pool>, BoxError> {
+    let key = (workers.max(1), level);
+    let mut map = lock(pools());
+    if let Some(pool) = map.get(&key) {
+        *lock(&pool.settings) = settings;
+        return Ok(Arc::clone(pool));
+    }
+    let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
+    let settings = Arc::new(Mutex::new(settings));
+    let threads_each = (crate::cpu::cpu_count() / key.0).max(1);
+    let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
+    let mut slots = Vec::with_capacity(key.0);
+    let mut threads = Vec::with_capacity(key.0);
+    for i in 0..key.0 {
+        let slot = Arc::new(Slot::default());
+        slots.push(Arc::clone(&slot));
+        let rx = rx.clone();
+        let settings = Arc::clone(&settings);
+        let ready_tx = ready_tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("joblib-process-{level}-{i}"))
+            .spawn(move || slot_loop(&rx, &slot, &settings, threads_each, ready_tx))
+            .map_err(|e| format!("cannot start the thread for worker {i}: {e}"))?;
+        threads.push(handle);
+    }
+    drop(ready_tx);
+    // Every slot starts its worker at once; the pool is usable when all
+    // greeted, and a worker that cannot start fails the call that made it.
+    for _ in 0..key.0 {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a worker thread stopped during start-up".into()),
+        }
+    }
+    let pool = Arc::new(Pool {
+        tx: Mutex::new(Some(tx)),
+        slots,
+        settings,
+        threads: Mutex::new(threads),
+    });
+    map.insert(key, Arc::clone(&pool));
+    Ok(pool)
+}
+
+impl Pool {
+    pub(crate) fn submit(&self, batch: Batch) -> Result<(), BoxError> {
+        let tx = lock(&self.tx).clone();
+        match tx {
+            Some(tx) => tx
+                .send(batch)
+                .map_err(|_| "the worker threads are gone".into()),
+            None => {
+                batch.fail("processes", "the pool was shut down");
+                Ok(())
+            }
+        }
+    }
+
+    /// The pids of the live workers (for tests and diagnostics).
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .filter_map(|s| lock(&s.state).pid)
+            .collect()
+    }
+}
+
+/// Stops every pool: workers finish the batches they hold, then exit; waits
+/// for them. The next call starts a new pool.
+pub(crate) fn shutdown_all() {
+    let pools: Vec<Arc<Pool>> = lock(pools()).drain().map(|(_, p)| p).collect();
+    for pool in &pools {
+        lock(&pool.tx).take();
+    }
+    for pool in pools {
+        let threads = std::mem::take(&mut *lock(&pool.threads));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Kills the workers running a batch of `call_id` for at least `ran`.
+pub(crate) fn kill_late(call_id: u64, ran: Duration) {
+    for pool in lock(pools()).values() {
+        for slot in &pool.slots {
+            let state = lock(&slot.state);
+            if let (Some(pid), Some((call, since))) = (state.pid, state.busy)
+                && call == call_id
+                && since.elapsed() >= ran
+            {
+                kill(pid);
+            }
+        }
+    }
+}
+
+/// The pids of all live workers of every pool of this process.
+pub(crate) fn all_pids() -> Vec<u32> {
+    lock(pools()).values().flat_map(|p| p.pids()).collect()
+}
+
+fn kill(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: plain system call; the pid is a child we have not reaped
+        // (reaping clears it from the slot under the same lock).
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// One worker process and its end of the socket.
+struct Worker {
+    child: Child,
+    pid: u32,
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+fn slot_loop(
+    rx: &Receiver<Batch>,
+    slot: &Slot,
+    settings: &Mutex<PoolSettings>,
+    threads_each: usize,
+    ready: Sender<Result<(), BoxError>>,
+) {
+    let mut worker = match spawn_worker(threads_each) {
+        Ok(w) => {
+            lock(&slot.state).pid = Some(w.pid);
+            let _ = ready.send(Ok(()));
+            Some(w)
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    drop(ready);
+    loop {
+        let batch = if worker.is_some() {
+            let idle = lock(settings).idle_timeout;
+            match rx.recv_timeout(idle) {
+                Ok(batch) => batch,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(w) = worker.take() {
+                        retire(slot, w);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(batch) => batch,
+                Err(_) => break,
+            }
+        };
+        if worker.is_none() {
+            match spawn_worker(threads_each) {
+                Ok(w) => {
+                    lock(&slot.state).pid = Some(w.pid);
+                    worker = Some(w);
+                }
+                Err(e) => {
+                    batch.fail("processes", e);
+                    continue;
+                }
+            }
+        }
+        let mut link = Link {
+            slot,
+            worker: &mut worker,
+        };
+        batch.run_remote(&mut link);
+    }
+    if let Some(w) = worker.take() {
+        retire(slot, w);
+    }
+}
+
+/// Lets an idle worker go: closing the socket makes it exit; then reap it.
+fn retire(slot: &Slot, w: Worker) {
+    let Worker {
+        mut child,
+        stream,
+        reader,
+        ..
+    } = w;
+    drop(reader);
+    drop(stream);
+    let _ = child.wait();
+    lock(&slot.state).pid = None;
+}
+
+/// What the executable of a worker is: the very file this process runs.
+fn executable() -> PathBuf {
+    if cfg!(target_os = "linux") {
+        // The running image, even if its path was rebuilt over since.
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"))
+    }
+}
+
+fn identity() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(build_identity)
+}
+
+fn spawn_worker(threads_each: usize) -> Result<Worker, BoxError> {
+    let (ours, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
+    let fd = theirs.as_raw_fd();
+    let parent = std::process::id();
+    let mut args = std::env::args_os();
+    let mut cmd = Command::new(executable());
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    cmd.args(args)
+        .env(WORKER_ENV, format!("{fd}:{parent}:{}", identity()))
+        .stdin(Stdio::null());
+    for var in THREAD_LIMIT_VARS {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, threads_each.to_string());
+        }
+    }
+    // SAFETY: the closure runs in the forked child before `exec` and only
+    // makes async-signal-safe system calls on values it owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Keep the worker's end of the socket across `exec`.
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            #[cfg(target_os = "linux")]
+            {
+                // Die with the parent: no orphans, whatever way it ends.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1);
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start a worker process: {e}"))?;
+    drop(theirs);
+    let pid = child.id();
+    let fail = |child: &mut Child, what: String| -> BoxError {
+        let _ = child.kill();
+        let _ = child.wait();
+        what.into()
+    };
+    let reader_stream = match ours.try_clone() {
+        Ok(s) => s,
+        Err(e) => return Err(fail(&mut child, format!("cannot clone the socket: {e}"))),
+    };
+    let _ = ours.set_read_timeout(Some(START_TIMEOUT));
+    let mut reader = BufReader::with_capacity(1 << 16, reader_stream);
+    let greeting = wire::read_from_worker(&mut reader);
+    let _ = ours.set_read_timeout(None);
+    match greeting {
+        Ok(FromWorker::Hello { pid }) => Ok(Worker {
+            child,
+            pid,
+            stream: ours,
+            reader,
+        }),
+        Ok(FromWorker::Refuse { message }) => Err(fail(&mut child, message)),
+        Ok(other) => Err(fail(
+            &mut child,
+            format!("the worker sent {other:?} instead of a greeting"),
+        )),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(fail(
+                &mut child,
+                format!(
+                    "worker process {pid} did not start within {START_TIMEOUT:?}: is \
+                     joblib::init() called at the top of main?"
+                ),
+            ))
+        }
+        Err(_) => {
+            let status = child
+                .wait()
+                .map_err(|e| format!("waiting for worker {pid}: {e}"))?;
+            Err(match status.code() {
+                Some(EXIT_NO_INIT) => format!(
+                    "worker process {pid} ran the program's main instead of serving tasks: \
+                     call joblib::init() (or joblib_parallel::init()) at the top of main"
+                ),
+                Some(EXIT_OTHER_BUILD) => {
+                    format!("worker process {pid} runs another build of the program")
+                }
+                _ => format!(
+                    "worker process {pid} {} during start-up",
+                    describe_exit(status)
+                ),
+            }
+            .into())
+        }
+    }
+}
+
+/// "exited with code 3", "was killed by signal 9 (SIGKILL)", ...
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with code {code}");
+    }
+    match status.signal() {
+        Some(sig) => {
+            let name = match sig {
+                libc::SIGKILL => " (SIGKILL)",
+                libc::SIGSEGV => " (SIGSEGV)",
+                libc::SIGABRT => " (SIGABRT)",
+                libc::SIGBUS => " (SIGBUS)",
+                libc::SIGTERM => " (SIGTERM)",
+                libc::SIGILL => " (SIGILL)",
+                libc::SIGFPE => " (SIGFPE)",
+                _ => "",
+            };
+            let core = if status.core_dumped() {
+                ", core dumped"
+            } else {
+                ""
+            };
+            format!("was killed by signal {sig}{name}{core}")
+        }
+        None => format!("ended ({status})"),
+    }
+}
+
+/// What a batch sees of its worker: one request, one reply.
+pub(crate) struct Link<'a> {
+    slot: &'a Slot,
+    worker: &'a mut Option<Worker>,
+}
+
+/// Why a batch got no reply.
+pub(crate) enum LinkError {
+    /// The worker process died (or broke the protocol and was killed).
+    Died { pid: u32, reason: String },
+    /// The batch could not be sent (its arguments, the temporary file).
+    Other(BoxError),
+}
+
+/// One batch as the link sends it.
+pub(crate) struct Request<'a> {
+    pub(crate) call_id: u64,
+    pub(crate) entry_offset: i64,
+    pub(crate) type_hash: u64,
+    pub(crate) nesting_level: u32,
+    pub(crate) n_jobs: u32,
+    pub(crate) write_args: &'a mut dyn FnMut(&mut dyn Write) -> Result<(), BoxError>,
+}
+
+impl Link<'_> {
+    /// Sends a batch to the worker and waits for its reply.
+    pub(crate) fn exchange(
+        &mut self,
+        request: Request<'_>,
+    ) -> Result<Result<Vec<u8>, Failure>, LinkError> {
+        let Some(worker) = self.worker.as_mut() else {
+            return Err(LinkError::Other("no worker process".into()));
+        };
+        // Busy from before the arguments are written, so that the call's
+        // timeout clock (started just before) and ours agree.
+        lock(&self.slot.state).busy = Some((request.call_id, Instant::now()));
+        let mut spill = Spill::new(request.call_id);
+        let write_args = request.write_args;
+        let args = super::shared::encoding(request.call_id, || write_args(&mut spill))
+            .map_err(|e| format!("cannot serialize the arguments: {e}").into())
+            .and_then(|()| spill.finish().map_err(BoxError::from));
+        let args = match args {
+            Ok(args) => args,
+            Err(e) => {
+                lock(&self.slot.state).busy = None;
+                return Err(LinkError::Other(e));
+            }
+        };
+        let run = Run {
+            call_id: request.call_id,
+            entry_offset: request.entry_offset,
+            type_hash: request.type_hash,
+            nesting_level: request.nesting_level,
+            n_jobs: request.n_jobs,
+            args: match &args {
+                calls::Spilled::Inline(bytes) => Args::Inline(bytes),
+                calls::Spilled::File(file) => Args::File(file.path()),
+            },
+        };
+        let reply = wire::write_run(&mut &worker.stream, &run)
+            .and_then(|()| wire::read_from_worker(&mut worker.reader));
+        lock(&self.slot.state).busy = None;
+        drop(args);
+        match reply {
+            Ok(FromWorker::Done { results }) => Ok(Ok(results)),
+            Ok(FromWorker::Failed(failure)) => Ok(Err(failure)),
+            Ok(other) => Err(self.bury(format!("it sent {other:?} instead of a reply"))),
+            Err(e) => Err(self.bury(format!("reading its reply failed: {e}"))),
+        }
+    }
+
+    /// The worker stopped answering: make sure it is dead, reap it, and
+    /// say how it ended.
+    fn bury(&mut self, protocol: String) -> LinkError {
+        let Some(mut w) = self.worker.take() else {
+            return LinkError::Other(protocol.into());
+        };
+        // Its socket closed: it is exiting or dead. Give it a moment to
+        // finish dying before forcing it, so the status tells the cause.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let status = loop {
+            match w.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                _ => {
+                    let _ = w.child.kill();
+                    break w.child.wait().ok();
+                }
+            }
+        };
+        lock(&self.slot.state).pid = None;
+        LinkError::Died {
+            pid: w.pid,
+            reason: match status {
+                Some(status) => describe_exit(status),
+                None => protocol,
+            },
+        }
+    }
+}

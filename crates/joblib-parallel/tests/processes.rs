@@ -1,0 +1,490 @@
+//! The "processes" backend, end to end: this test binary is re-executed as
+//! its own workers (the constructor linked with joblib-parallel turns the
+//! copies into workers before the test harness starts).
+//!
+//! Tests run in parallel threads and pools are shared per number of
+//! workers, so tests that kill or count workers use a worker count of their
+//! own.
+
+#![cfg(all(feature = "processes", unix))]
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use joblib_parallel::{
+    Error, Parallel, Prefer, ProcessBackend, delayed, delayed_remote, try_delayed_remote,
+};
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn pid(_: u32) -> u32 {
+    std::process::id()
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie still has a /proc entry; its state is 'Z'.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The children of this process, with their state letter.
+fn children() -> Vec<(u32, char)> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let rest = stat.rsplit(')').next().unwrap_or("");
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        if ppid == me {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn same_api_as_threads_order_iter_unordered_and_pre_dispatch() {
+    let p = Parallel::new().backend("processes").n_jobs(2);
+    let out = p
+        .run((0..1000u64).map(|x| delayed_remote(square, x)))
+        .unwrap();
+    assert_eq!(out, (0..1000u64).map(|x| x * x).collect::<Vec<_>>());
+
+    let lazy: Vec<u64> = p
+        .iter((0..100u64).map(|x| delayed_remote(square, x)))
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(lazy, (0..100u64).map(|x| x * x).collect::<Vec<_>>());
+
+    let mut any: Vec<u64> = p
+        .iter_unordered((0..100u64).map(|x| delayed_remote(|x: u64| (x, x + 1), x)))
+        .map(|r| r.unwrap().1)
+        .collect();
+    any.sort_unstable();
+    assert_eq!(any, (1..=100).collect::<Vec<_>>());
+
+    let few = Parallel::new()
+        .backend("loky")
+        .n_jobs(2)
+        .pre_dispatch("n_jobs")
+        .batch_size(3)
+        .run((0..50u64).map(|x| delayed_remote(square, x)))
+        .unwrap();
+    assert_eq!(few.len(), 50);
+    assert_eq!(few[49], 49 * 49);
+}
+
+#[test]
+fn tasks_run_in_other_processes_and_nest_one_level_down() {
+    let seen = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .batch_size(1)
+        .run((0..8).map(|i| {
+            delayed_remote(
+                |_: u32| {
+                    (
+                        std::process::id(),
+                        joblib_parallel::nesting_level(),
+                        joblib_parallel::process::is_worker(),
+                    )
+                },
+                i,
+            )
+        }))
+        .unwrap();
+    for (pid, level, worker) in seen {
+        assert_ne!(pid, std::process::id());
+        assert_eq!(level, 1);
+        assert!(worker);
+    }
+    assert!(!joblib_parallel::process::is_worker());
+}
+
+#[test]
+fn first_error_aborts_and_names_the_task() {
+    let parse = |s: String| s.parse::<i32>();
+    let inputs = ["1", "2", "x", "4"].map(String::from);
+    let err = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .batch_size(1)
+        .run(inputs.into_iter().map(|s| try_delayed_remote(parse, s)))
+        .unwrap_err();
+    match err {
+        Error::Task { index, source } => {
+            assert_eq!(index, 2);
+            assert!(source.to_string().contains("invalid digit"), "{source}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn thread_only_tasks_are_refused_with_a_clear_error() {
+    let offset = 3;
+    let err = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .run((0..4).map(|i| delayed(move |i: i32| i + offset, i)))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("delayed_remote"), "{text}");
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+}
+
+#[test]
+fn prefer_processes_uses_them_only_for_tasks_that_can_go() {
+    let offset = 3;
+    let local = Parallel::new()
+        .prefer(Prefer::Processes)
+        .n_jobs(2)
+        .run((0..4).map(|i| delayed(move |i: i32| i + offset, i)))
+        .unwrap();
+    assert_eq!(local, [3, 4, 5, 6]);
+    let pids = Parallel::new()
+        .prefer(Prefer::Processes)
+        .n_jobs(2)
+        .run((0..4).map(|i| delayed_remote(pid, i)))
+        .unwrap();
+    assert!(pids.iter().all(|&p| p != std::process::id()));
+}
+
+#[test]
+fn workers_are_reused_across_calls() {
+    let call = || -> BTreeSet<u32> {
+        Parallel::new()
+            .backend("processes")
+            .n_jobs(3)
+            .batch_size(1)
+            .run((0..60).map(|i| delayed_remote(pid, i)))
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let first = call();
+    let second = call();
+    assert!(!first.is_empty());
+    let all: BTreeSet<u32> = first.union(&second).copied().collect();
+    assert!(all.len() <= 3, "more than 3 workers for n_jobs(3): {all:?}");
+    let live: BTreeSet<u32> = ProcessBackend::worker_pids().into_iter().collect();
+    assert!(all.is_subset(&live), "{all:?} vs live {live:?}");
+}
+
+#[test]
+fn idle_workers_exit_and_come_back() {
+    let backend = ProcessBackend::new().idle_timeout(Duration::from_millis(200));
+    let call = || -> Vec<u32> {
+        Parallel::new()
+            .backend(backend.clone())
+            .n_jobs(5)
+            .batch_size(1)
+            .run((0..10).map(|i| delayed_remote(pid, i)))
+            .unwrap()
+    };
+    let first = call();
+    wait_until("idle workers exited", || first.iter().all(|&p| !alive(p)));
+    let second = call();
+    assert!(
+        second.iter().all(|p| !first.contains(p)),
+        "{first:?} {second:?}"
+    );
+}
+
+#[test]
+fn a_panic_comes_back_with_the_worker_backtrace_and_the_worker_lives() {
+    let p = Parallel::new().backend("processes").n_jobs(1);
+    let before = p.run([delayed_remote(pid, 0)]).unwrap()[0];
+    let err = p
+        .run((0..3).map(|i| {
+            delayed_remote(
+                |i: u32| {
+                    if i == 1 {
+                        panic!("boom in task {i}");
+                    }
+                    i
+                },
+                i,
+            )
+        }))
+        .unwrap_err();
+    match err {
+        Error::Panic { index, message } => {
+            assert_eq!(index, 1);
+            assert!(message.starts_with("boom in task 1"), "{message}");
+            assert!(message.contains("worker backtrace"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let after = p.run([delayed_remote(pid, 0)]).unwrap()[0];
+    assert_eq!(before, after, "the worker that panicked was replaced");
+}
+
+fn crash(how: u8) -> u8 {
+    match how {
+        0 => std::process::abort(),
+        1 => {
+            // SAFETY: sends a signal to this process; nothing else.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+        2 => {
+            // SAFETY: as above.
+            unsafe { libc::raise(libc::SIGSEGV) };
+        }
+        3 => {
+            // Far more than any machine has: the allocation fails and the
+            // process aborts, as when memory runs out.
+            let v = vec![1u8; 1 << 46];
+            return v[1 << 40];
+        }
+        _ => {}
+    }
+    how
+}
+
+#[test]
+fn a_dying_worker_is_reported_and_replaced() {
+    let p = Parallel::new().backend("processes").n_jobs(4).batch_size(1);
+    for (how, sig) in [
+        (0, "SIGABRT"),
+        (1, "SIGKILL"),
+        (2, "SIGSEGV"),
+        (3, "SIGABRT"),
+    ] {
+        let err = p
+            .run((0..3u8).map(|i| delayed_remote(crash, if i == 2 { how } else { 9 })))
+            .unwrap_err();
+        match &err {
+            Error::WorkerDied {
+                index, pid, reason, ..
+            } => {
+                assert_eq!(*index, 2, "{err}");
+                assert!(reason.contains(sig), "{how}: {err}");
+                assert!(!alive(*pid));
+            }
+            other => panic!("{how}: {other:?}"),
+        }
+        assert!(err.to_string().contains("task 2"), "{err}");
+        assert_eq!(
+            p.run((0..4u8).map(|i| delayed_remote(crash, i + 10)))
+                .unwrap()
+                .len(),
+            4
+        );
+    }
+}
+
+#[test]
+fn a_hundred_crashes_in_a_row_leak_nothing() {
+    let p = Parallel::new().backend("processes").n_jobs(6).batch_size(1);
+    for _ in 0..100 {
+        let err = p.run([delayed_remote(crash, 0)]).unwrap_err();
+        assert!(matches!(err, Error::WorkerDied { .. }), "{err:?}");
+    }
+    assert_eq!(p.run([delayed_remote(crash, 7)]).unwrap(), [7]);
+    // No zombies, and no more live children than the pools have workers.
+    let kids = children();
+    assert!(kids.iter().all(|&(_, state)| state != 'Z'), "{kids:?}");
+    let live = ProcessBackend::worker_pids();
+    assert!(
+        kids.iter().all(|(pid, _)| live.contains(pid)),
+        "children {kids:?} that are not workers {live:?}"
+    );
+}
+
+#[test]
+fn a_task_past_the_timeout_has_its_worker_killed() {
+    let p = Parallel::new()
+        .backend("processes")
+        .n_jobs(7)
+        .timeout(Duration::from_millis(300));
+    let start = Instant::now();
+    let err = p
+        .run((0..4u64).map(|i| {
+            delayed_remote(
+                |i: u64| {
+                    if i == 3 {
+                        std::thread::sleep(Duration::from_secs(30));
+                    }
+                    std::process::id()
+                },
+                i,
+            )
+        }))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { index: 3, .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // The late worker is killed, reaped, and replaced.
+    wait_until("the late worker is gone", || {
+        children()
+            .iter()
+            .all(|(pid, _)| ProcessBackend::worker_pids().contains(pid))
+    });
+    let pids = p.run((0..4u64).map(|i| delayed_remote(|_: u64| std::process::id(), i)));
+    assert_eq!(pids.unwrap().len(), 4);
+}
+
+#[test]
+fn workers_get_their_share_of_threads() {
+    let vars = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .run([delayed_remote(
+            |_: u8| {
+                [
+                    "OMP_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "MKL_NUM_THREADS",
+                    "RAYON_NUM_THREADS",
+                ]
+                .map(|v| std::env::var(v).unwrap_or_default())
+            },
+            0,
+        )])
+        .unwrap();
+    let share = (joblib_parallel::cpu_count() / 2).max(1).to_string();
+    for (value, name) in vars[0].iter().zip(["OMP", "OPENBLAS", "MKL", "RAYON"]) {
+        let var = format!("{name}_NUM_THREADS");
+        let expected = std::env::var(&var).unwrap_or_else(|_| share.clone());
+        assert_eq!(value, &expected, "{var}");
+    }
+}
+
+#[test]
+fn large_arguments_go_through_a_private_mapped_file_removed_after_the_call() {
+    use joblib_persist::MmapArray;
+    use ndarray::{Array1, Ix1};
+
+    let dir = tempfile::tempdir().unwrap();
+    let backend = ProcessBackend::new()
+        .max_nbytes(64 << 10)
+        .temp_folder(dir.path());
+    let big: MmapArray<f64, Ix1> = Array1::from_shape_fn(100_000, |i| i as f64).into();
+    let small: MmapArray<f64, Ix1> = Array1::from_elem(10, 1.0).into();
+    let sums =
+        Parallel::new()
+            .backend(backend)
+            .n_jobs(2)
+            .batch_size(1)
+            .run([big, small].into_iter().map(|a| {
+                delayed_remote(|a: MmapArray<f64, Ix1>| (a.view().sum(), a.is_mapped()), a)
+            }))
+            .unwrap();
+    assert_eq!(sums[0], ((0..100_000).map(|i| i as f64).sum(), true));
+    assert_eq!(sums[1], (10.0, false));
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_process_not_made_by_its_parent_is_not_a_worker() {
+    // The marker names another parent: the copy ignores it and runs the
+    // tests it is asked for (none here), instead of serving.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_such_test"])
+        .env("JOBLIB_RS_WORKER", "3:1:whatever")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 passed"));
+}
+
+#[test]
+fn a_worker_without_its_socket_exits_before_main() {
+    // Marked as our worker, but descriptor 99 is not a socket: it stops in
+    // the constructor with its own exit code, and runs no test.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_such_test"])
+        .env("JOBLIB_RS_WORKER", format!("99:{}:x", std::process::id()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(88), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("running"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+}
+
+#[test]
+fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
+    use joblib_parallel::Shared;
+    use joblib_persist::MmapArray;
+    use ndarray::{Array2, Ix2};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data: MmapArray<f64, Ix2> =
+        Array2::from_shape_fn((500, 400), |(i, j)| (i + j) as f64).into();
+    let expected = data.view().sum();
+    let data = Shared::new(data);
+    type Args = (Shared<MmapArray<f64, Ix2>>, String);
+    let call = || {
+        Parallel::new()
+            .backend(ProcessBackend::new().temp_folder(dir.path()))
+            .n_jobs(2)
+            .batch_size(1)
+            .run((0..8).map(|_| {
+                delayed_remote(
+                    |(a, root): Args| {
+                        // Files of this call: one shared value, whatever the
+                        // number of tasks.
+                        let files: Vec<String> = std::fs::read_dir(&root)
+                            .unwrap()
+                            .flatten()
+                            .flat_map(|call| std::fs::read_dir(call.path()).unwrap().flatten())
+                            .map(|f| f.file_name().to_string_lossy().into_owned())
+                            .collect();
+                        (a.view().sum(), a.is_mapped(), files)
+                    },
+                    (data.clone(), dir.path().to_string_lossy().into_owned()),
+                )
+            }))
+            .unwrap()
+    };
+    let mut names = BTreeSet::new();
+    for _ in 0..2 {
+        for (sum, mapped, files) in call() {
+            assert_eq!(sum, expected);
+            assert!(mapped, "a shared MmapArray is a view of the mapped file");
+            assert_eq!(files.len(), 1, "{files:?}");
+            assert!(files[0].starts_with("shared-"), "{files:?}");
+            names.insert(files[0].clone());
+        }
+    }
+    assert_eq!(names.len(), 1, "written once for both calls: {names:?}");
+    drop(data);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .collect();
+    assert!(left.is_empty(), "the file goes with the value: {left:?}");
+
+    // Outside a call it is the value itself, for any serde format.
+    let file = dir.path().join("v.jbl");
+    joblib_persist::dump(&Shared::new(vec![1u32, 2, 3]), &file).unwrap();
+    assert_eq!(joblib_persist::load::<Vec<u32>>(&file).unwrap(), [1, 2, 3]);
+    let back: Shared<Vec<u32>> = joblib_persist::load(&file).unwrap();
+    assert_eq!(*back, [1, 2, 3]);
+}
