@@ -5,7 +5,8 @@
 //!   against writing the same bytes with one `write_all` to a new file in
 //!   the same directory (target: at least 0.7x the throughput).
 //! - `load/none` vs `raw/read`: an owned load against `std::fs::read` of a
-//!   file of the same size (target: at least 0.75x).
+//!   file of the same size (target: at least 0.75x); `load/none_vec` loads
+//!   the same elements as a `Vec<f64>`.
 //! - `load_mmap`: independent of the array's size.
 //! - `dump/lz4`, `dump/zstd` (chunks on all cores) vs `raw/lz4_flex` and
 //!   `raw/zstd` compressing the same bytes on one thread (target: 1.5x on 2 cores).
@@ -19,7 +20,8 @@
 //! about half, zstd-3 further).
 //!
 //! The array is 200 MB unless `JBL_BENCH_MB` says otherwise. Run with
-//! `cargo bench -p joblib-benches --bench persist -- --warm-up-time 1 --measurement-time 4`.
+//! `cargo bench -p joblib-benches --bench persist -- --warm-up-time 1 --measurement-time 4`,
+//! adding a filter such as `'raw/read|load/'` to run some cases only.
 
 // criterion_group! generates undocumented public items.
 #![allow(missing_docs)]
@@ -64,6 +66,14 @@ fn persist(c: &mut Criterion) {
     let raw_path = dir.path().join("raw.bin");
     let jbl_path = dir.path().join("a.jbl");
 
+    // The files the read cases read, written once up front so that any
+    // case can run alone (`-- load/none`); the write cases rewrite them.
+    std::fs::write(&raw_path, &raw).expect("write");
+    joblib_persist::dump(&a, &jbl_path).expect("dump");
+    let vec_path = dir.path().join("v.jbl");
+    joblib_persist::dump(&a.as_slice().expect("standard layout").to_vec(), &vec_path)
+        .expect("dump");
+
     let mut g = c.benchmark_group("persist");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(raw.len() as u64));
@@ -83,6 +93,9 @@ fn persist(c: &mut Criterion) {
     g.bench_function("load/none", |b| {
         b.iter(|| black_box(joblib_persist::load::<Array2<f64>>(&jbl_path).expect("load")))
     });
+    g.bench_function("load/none_vec", |b| {
+        b.iter(|| black_box(joblib_persist::load::<Vec<f64>>(&vec_path).expect("load")))
+    });
     g.bench_function("load_mmap", |b| {
         b.iter(|| {
             let m: MmapArray<f64, Ix2> =
@@ -99,6 +112,10 @@ fn persist(c: &mut Criterion) {
         b.iter(|| black_box(lz4_flex::block::compress(&raw)))
     });
     let lz4_path = dir.path().join("a.jbl.lz4");
+    DumpOptions::new()
+        .compress(Compression::Lz4)
+        .dump(&a, &lz4_path)
+        .expect("dump");
     g.bench_function("dump/lz4", |b| {
         b.iter(|| {
             DumpOptions::new()

@@ -32,7 +32,9 @@ pub enum Error {
     },
     /// A task ran for longer than the configured
     /// [`timeout`](crate::Parallel::timeout). A thread cannot be killed, so
-    /// the task keeps running in its worker, but its result is dropped.
+    /// on threads the task keeps running in its worker, but its result is
+    /// dropped; the `"processes"` backend kills the worker process running
+    /// it and starts another.
     #[error("task {index} did not finish within the timeout of {timeout:?}")]
     Timeout {
         /// Position of the task in the input.

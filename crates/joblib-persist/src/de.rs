@@ -9,8 +9,10 @@ use serde::de::{
 };
 use serde::forward_to_deserialize_any;
 
+use crate::element::Element;
 use crate::error::{Error, Inner};
 use crate::format::{Dtype, MAX_DEPTH};
+use crate::owned;
 use crate::ser::{EXT_BYTES, EXT_I128, EXT_RUN, EXT_SOME_NIL, EXT_U128};
 use crate::source::Opened;
 
@@ -18,6 +20,56 @@ type Result<T> = std::result::Result<T, Inner>;
 
 fn bad(what: impl Into<String>) -> Inner {
     Inner::Corrupt(what.into())
+}
+
+/// Evaluates `$body` with the type `$a` set to the element type of `$dtype`;
+/// `Ok(None)` for byte blocks.
+macro_rules! with_elem {
+    ($dtype:expr, $a:ident => $body:expr) => {
+        match $dtype {
+            Dtype::F64 => {
+                type $a = f64;
+                $body
+            }
+            Dtype::F32 => {
+                type $a = f32;
+                $body
+            }
+            Dtype::I64 => {
+                type $a = i64;
+                $body
+            }
+            Dtype::U64 => {
+                type $a = u64;
+                $body
+            }
+            Dtype::I32 => {
+                type $a = i32;
+                $body
+            }
+            Dtype::U32 => {
+                type $a = u32;
+                $body
+            }
+            Dtype::I16 => {
+                type $a = i16;
+                $body
+            }
+            Dtype::U16 => {
+                type $a = u16;
+                $body
+            }
+            Dtype::I8 => {
+                type $a = i8;
+                $body
+            }
+            Dtype::U8 => {
+                type $a = u8;
+                $body
+            }
+            Dtype::Bytes => Ok(None),
+        }
+    };
 }
 
 /// The newtype name `MmapArray` asks for its data with; see `crate::mmap`.
@@ -49,6 +101,9 @@ pub(crate) struct De<'de, 'f> {
     used: Vec<bool>,
     /// Whether `MmapArray` data may be handed out as block references.
     pub(crate) mmap: bool,
+    /// How many blocks went through the owned path, for the tests.
+    #[cfg(test)]
+    owned_reads: usize,
 }
 
 impl<'de, 'f> De<'de, 'f> {
@@ -60,6 +115,8 @@ impl<'de, 'f> De<'de, 'f> {
             file,
             used: vec![false; file.blocks.len()],
             mmap: false,
+            #[cfg(test)]
+            owned_reads: 0,
         }
     }
 
@@ -286,6 +343,79 @@ impl<'de, 'f> De<'de, 'f> {
             Tok::Ext(EXT_RUN, _) => Err(bad("a run reference outside a sequence")),
             Tok::Ext(ty, _) => Err(bad(format!("unknown MessagePack extension type {ty}"))),
         }
+    }
+
+    /// If `T` is `Vec<A>` for an element type `A` and the next value is one
+    /// whole run of `A`s, reads the run's block straight into the vector
+    /// returned (see `owned.rs`); `None` (nothing consumed) otherwise.
+    pub(crate) fn owned_value<T>(&mut self) -> Result<Option<T>> {
+        if !self.array_next() {
+            return Ok(None);
+        }
+        match owned::vec_elem::<T>() {
+            Some(dtype) => {
+                with_elem!(dtype, A => self.owned_run::<A, T>(owned::into_value::<T, A>))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// As [`owned_value`](Self::owned_value), for a seed that is
+    /// `PhantomData<Vec<A>>`: what derived structs, ndarray's arrays and
+    /// other `Deserialize` impls pass to ask for a `Vec<A>` field or element.
+    fn owned_seed<S: DeserializeSeed<'de>>(&mut self) -> Result<Option<S::Value>> {
+        if !self.array_next() {
+            return Ok(None);
+        }
+        match owned::seed_elem::<S>() {
+            Some(dtype) => {
+                with_elem!(dtype, A => self.owned_run::<A, S::Value>(owned::into_seed_value::<S, A>))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the next value is an array (cheap, before the type checks).
+    fn array_next(&self) -> bool {
+        matches!(self.peek(), Some(0x90..=0x9f | 0xdc | 0xdd))
+    }
+
+    /// Reads the next value into a `Vec<A>` if it is an array holding one
+    /// run of `A`s (and nothing else) from a block not used yet, and casts
+    /// it with `cast`, which the caller chose to succeed; `None` (nothing
+    /// consumed) otherwise, leaving every other case to the general path.
+    fn owned_run<A: Element, O>(
+        &mut self,
+        cast: impl FnOnce(Vec<A>) -> std::result::Result<O, Vec<A>>,
+    ) -> Result<Option<O>> {
+        // The block holds little-endian elements.
+        if cfg!(target_endian = "big") {
+            return Ok(None);
+        }
+        let file = self.file;
+        let save = self.pos;
+        if let (Ok(Tok::Arr(1)), Ok(Tok::Ext(EXT_RUN, p))) = (self.next(), self.next())
+            && let Ok(b) = <[u8; 4]>::try_from(p)
+            && let Some(block) = file.blocks.get(u32::from_le_bytes(b) as usize)
+            && block.dtype == A::DTYPE
+            && !self.used[u32::from_le_bytes(b) as usize]
+        {
+            // Counted as the general path counts the array.
+            self.enter()?;
+            let id = self.claim(p)?;
+            let v = file.read_owned::<A>(id, block)?;
+            self.depth -= 1;
+            #[cfg(test)]
+            {
+                self.owned_reads += 1;
+            }
+            return match cast(v) {
+                Ok(v) => Ok(Some(v)),
+                Err(_) => Err(bad("an owned vector was read for the wrong type")),
+            };
+        }
+        self.pos = save;
+        Ok(None)
     }
 
     /// The block of an `MmapArray`'s data: a sequence holding exactly one run.
@@ -516,6 +646,9 @@ impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
                     .map(Some);
             }
             self.de.pos = save;
+            if let Some(v) = self.de.owned_seed::<T>()? {
+                return Ok(Some(v));
+            }
             return seed.deserialize(&mut *self.de).map(Some);
         }
     }
@@ -624,6 +757,9 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        if let Some(v) = self.de.owned_seed::<V>()? {
+            return Ok(v);
+        }
         seed.deserialize(&mut *self.de)
     }
 
@@ -654,6 +790,9 @@ impl<'de> VariantAccess<'de> for Enum<'_, 'de, '_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+        if let Some(v) = self.de.owned_seed::<T>()? {
+            return Ok(v);
+        }
         seed.deserialize(self.de)
     }
 
@@ -667,5 +806,80 @@ impl<'de> VariantAccess<'de> for Enum<'_, 'de, '_> {
         visitor: V,
     ) -> Result<V::Value> {
         de::Deserializer::deserialize_any(self.de, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use serde::Deserialize;
+
+    use super::De;
+    use crate::DumpOptions;
+    use crate::source::{Opened, Source};
+
+    /// Dumps `value`, loads it back as `T` and counts the blocks read by
+    /// the owned path.
+    fn owned_reads<
+        T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    >(
+        value: &T,
+    ) -> usize {
+        let bytes = DumpOptions::new()
+            .min_block_size(1)
+            .dump_to_writer(value, Vec::new())
+            .unwrap();
+        let path = Path::new("test.jbl");
+        let opened = Opened::open(path, Source::Bytes(&bytes)).unwrap();
+        let structure = opened.read_block(u32::MAX, &opened.structure).unwrap();
+        let mut de = De::new(&structure, &opened);
+        let back = match de.owned_value::<T>().unwrap() {
+            Some(v) => v,
+            None => T::deserialize(&mut de).unwrap(),
+        };
+        de.end().unwrap();
+        assert_eq!(&back, value);
+        de.owned_reads
+    }
+
+    #[derive(serde::Serialize, Deserialize, PartialEq, Debug)]
+    struct Fields {
+        a: Vec<f64>,
+        b: (Vec<u8>, Vec<i32>),
+        c: Option<Vec<f64>>,
+        d: Vec<Vec<u16>>,
+    }
+
+    #[derive(serde::Serialize, Deserialize, PartialEq, Debug)]
+    enum E {
+        V(Vec<i64>),
+    }
+
+    #[test]
+    fn vectors_of_primitives_take_the_owned_path() {
+        assert_eq!(owned_reads(&vec![1.5f64; 100]), 1);
+        assert_eq!(owned_reads(&vec![1u64, 2, 3]), 1);
+        let fields = Fields {
+            a: vec![0.5; 10],
+            b: (vec![1, 2], vec![-3; 7]),
+            c: Some(vec![2.0; 3]),
+            d: vec![vec![1, 2], vec![3]],
+        };
+        // All but `c` (serde's `Option` asks the deserializer directly).
+        assert_eq!(owned_reads(&fields), 5);
+        assert_eq!(owned_reads(&E::V(vec![4; 9])), 1);
+        let map: BTreeMap<String, Vec<f32>> = [("k".to_string(), vec![1.0; 5])].into();
+        assert_eq!(owned_reads(&map), 1);
+        #[cfg(feature = "ndarray")]
+        assert_eq!(owned_reads(&ndarray::Array2::<f64>::ones((3, 4))), 1);
+        // Not a `Vec` of primitives: the general path.
+        assert_eq!(owned_reads(&vec![Some(1.0f64); 4]), 0);
+        assert_eq!(
+            owned_reads(&std::collections::VecDeque::from(vec![1.0f64; 4])),
+            0
+        );
+        assert_eq!(owned_reads(&Some(vec![1.0f64; 4])), 0);
     }
 }

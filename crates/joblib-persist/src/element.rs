@@ -8,8 +8,11 @@ use crate::format::Dtype;
 mod sealed {
     /// Implemented only for the primitive number types below: plain old
     /// data with no padding, for which every bit pattern is a valid value.
-    /// The unsafe casts in `view.rs` rely on this.
-    pub trait Plain {}
+    /// The unsafe casts in `view.rs` and `owned.rs` rely on this.
+    pub trait Plain {
+        /// Zero, whose bytes are all zero.
+        const ZERO: Self;
+    }
 }
 
 /// A primitive number type stored in blocks: `u8`, `i8`, `u16`, `i16`,
@@ -23,7 +26,9 @@ pub trait Element:
 
 macro_rules! element {
     ($($t:ty => $d:ident),*) => {$(
-        impl sealed::Plain for $t {}
+        impl sealed::Plain for $t {
+            const ZERO: Self = 0 as $t;
+        }
         impl Element for $t {
             const DTYPE: Dtype = Dtype::$d;
         }

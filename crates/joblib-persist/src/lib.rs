@@ -81,6 +81,7 @@ mod mmap;
 #[cfg(feature = "ndarray")]
 mod mmap_array;
 mod options;
+mod owned;
 mod ser;
 mod shape;
 mod sink;

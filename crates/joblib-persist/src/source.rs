@@ -10,8 +10,10 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::compress::{Compressor, lookup};
+use crate::element::Element;
 use crate::error::{Error, corrupt, io_err};
 use crate::format::{Block, HEADER_LEN, Header, Index, TRAILER_LEN, Trailer};
+use crate::owned;
 
 /// Where the bytes of a file come from.
 #[derive(Clone, Copy)]
@@ -148,6 +150,78 @@ impl<'a> Opened<'a> {
         (chunk.min(block.len - i as u64 * chunk)) as usize
     }
 
+    /// Names chunk `i` of block `id` (`u32::MAX`: the structure) in errors.
+    fn part(id: u32, i: usize) -> String {
+        if id == u32::MAX {
+            format!("the structure, chunk {i}")
+        } else {
+            format!("block {id}, chunk {i}")
+        }
+    }
+
+    /// Reads chunk `i` of `block` as stored (compressed or not) and checks
+    /// its checksum. The bytes come straight from memory for a
+    /// [`Source::Bytes`], else they are read into `stage`.
+    fn stored_chunk<'s>(
+        &'s self,
+        id: u32,
+        block: &Block,
+        i: usize,
+        stage: &'s mut Vec<u8>,
+    ) -> Result<&'s [u8], Error> {
+        // Checked by the index: the chunk lies in the file, and a stored
+        // chunk is at most 128 MiB.
+        let at = block.offset + block.chunk_starts[i];
+        let len = block.chunks[i].stored as usize;
+        let bytes = match self.source {
+            Source::Bytes(b) => usize::try_from(at)
+                .ok()
+                .and_then(|start| b.get(start..start.checked_add(len)?))
+                .ok_or_else(|| io_err(self.path, "reading", io::ErrorKind::UnexpectedEof.into()))?,
+            Source::File(_) => {
+                // A reused buffer usually has the right length already: no refill.
+                stage.resize(len, 0);
+                self.source
+                    .read_at(at, stage)
+                    .map_err(|e| io_err(self.path, "reading", e))?;
+                stage
+            }
+        };
+        self.check(id, block, i, bytes)?;
+        Ok(bytes)
+    }
+
+    /// Checks the checksum of chunk `i` of `block`, stored as `bytes`.
+    fn check(&self, id: u32, block: &Block, i: usize, bytes: &[u8]) -> Result<(), Error> {
+        if xxh3_64(bytes) == block.chunks[i].hash {
+            Ok(())
+        } else {
+            Err(Error::Checksum {
+                path: self.path.to_path_buf(),
+                part: Self::part(id, i),
+            })
+        }
+    }
+
+    /// Turns the checked stored bytes of chunk `i` into its raw bytes in
+    /// `out`, which has exactly the chunk's raw length.
+    fn unpack_chunk(&self, id: u32, i: usize, stored: &[u8], out: &mut [u8]) -> Result<(), Error> {
+        match &self.compressor {
+            // The index checked that an uncompressed chunk is stored raw.
+            None => {
+                out.copy_from_slice(stored);
+                Ok(())
+            }
+            Some(c) => c.decompress(stored, out).map_err(|e| Error::Compression {
+                path: self.path.to_path_buf(),
+                method: self.header.method.clone(),
+                block: id,
+                chunk: i as u64,
+                message: e.to_string(),
+            }),
+        }
+    }
+
     /// Reads, verifies and decompresses chunks `first..first + count` of
     /// `block` into `out` (one buffer per chunk, reusing those in `spare`),
     /// using all cores.
@@ -160,84 +234,97 @@ impl<'a> Opened<'a> {
         out: &mut Vec<Vec<u8>>,
         spare: &mut Vec<Vec<u8>>,
     ) -> Result<(), Error> {
-        let io = |e| io_err(self.path, "reading", e);
-        let part = |i: usize| {
-            if id == u32::MAX {
-                format!("the structure, chunk {i}")
-            } else {
-                format!("block {id}, chunk {i}")
-            }
-        };
         let mut raw: Vec<Vec<u8>> = Vec::with_capacity(count);
-        let mut stored: Vec<Vec<u8>> = Vec::new();
         for i in first..first + count {
             let mut buf = spare.pop().unwrap_or_default();
             // Spare buffers usually have the right length already: no refill.
             buf.resize(self.chunk_raw_len(block, i), 0);
-            let at = block.offset + block.chunk_starts[i];
-            match self.compressor {
-                None => self.source.read_at(at, &mut buf).map_err(io)?,
-                Some(_) => {
-                    // Checked by the index: a stored chunk is at most 128 MiB.
-                    let mut s = vec![0u8; block.chunks[i].stored as usize];
-                    self.source.read_at(at, &mut s).map_err(io)?;
-                    stored.push(s);
-                }
-            }
             raw.push(buf);
         }
-        let check = |i: usize, bytes: &[u8]| {
-            if xxh3_64(bytes) == block.chunks[i].hash {
-                Ok(())
-            } else {
-                Err(Error::Checksum {
-                    path: self.path.to_path_buf(),
-                    part: part(i),
-                })
-            }
-        };
-        match &self.compressor {
-            None => raw
-                .par_iter()
-                .enumerate()
-                .try_for_each(|(k, buf)| check(first + k, buf))?,
-            Some(c) => raw
-                .par_iter_mut()
-                .zip(stored.par_iter())
-                .enumerate()
-                .try_for_each(|(k, (buf, s))| {
-                    check(first + k, s)?;
-                    c.decompress(s, buf).map_err(|e| Error::Compression {
-                        path: self.path.to_path_buf(),
-                        method: self.header.method.clone(),
-                        block: id,
-                        chunk: (first + k) as u64,
-                        message: e.to_string(),
-                    })
-                })?,
-        }
+        raw.par_iter_mut()
+            .enumerate()
+            .try_for_each_init(Vec::new, |stage, (k, buf)| {
+                let i = first + k;
+                if let (None, Source::File(_)) = (&self.compressor, self.source) {
+                    // Straight into the chunk's buffer.
+                    let at = block.offset + block.chunk_starts[i];
+                    self.source
+                        .read_at(at, buf)
+                        .map_err(|e| io_err(self.path, "reading", e))?;
+                    return self.check(id, block, i, buf);
+                }
+                let stored = self.stored_chunk(id, block, i, stage)?;
+                self.unpack_chunk(id, i, stored, buf)
+            })?;
         out.extend(raw);
         Ok(())
     }
 
-    /// Reads a whole block into one buffer, growing it chunk by chunk so a
-    /// lying length cannot make us allocate before the data is there.
-    pub(crate) fn read_block(&self, id: u32, block: &Block) -> Result<Vec<u8>, Error> {
-        let mut all = Vec::new();
-        let mut bufs = Vec::new();
-        let mut spare = Vec::new();
+    /// Reads, verifies and decompresses the chunks of `block` from `first`
+    /// on into `dst`, which holds exactly as many raw bytes: each chunk
+    /// is read into a small buffer that stays in cache, checked there, then
+    /// copied (or decompressed) to its place, on all cores, so the page
+    /// faults of a fresh `dst` are shared between them too.
+    fn fill(&self, id: u32, block: &Block, first: usize, dst: &mut [u8]) -> Result<(), Error> {
+        let chunk = self.header.chunk_size as usize;
+        let chunks = dst.len().div_ceil(chunk);
+        // A few jobs per core: enough to even out the load, few enough that
+        // the staging buffers are not allocated over and over.
+        let min_len = chunks.div_ceil(rayon::current_num_threads().max(1) * 4);
+        dst.par_chunks_mut(chunk)
+            .with_min_len(min_len.max(1))
+            .enumerate()
+            .try_for_each_init(Vec::new, |stage, (k, out)| {
+                let i = first + k;
+                debug_assert_eq!(out.len(), self.chunk_raw_len(block, i));
+                let stored = self.stored_chunk(id, block, i, stage)?;
+                self.unpack_chunk(id, i, stored, out)
+            })
+    }
+
+    /// Reads a whole block into a new vector of `A`s, whose type the caller
+    /// checked against the block's (or `u8` for any block).
+    ///
+    /// Uncompressed, the index checked that the block's bytes lie in the
+    /// file, so its length is trusted and the vector allocated whole (with
+    /// huge pages, see `owned.rs`) and filled in place. Compressed, the
+    /// vector grows batch by batch as chunks decompress, so a lying length
+    /// cannot make us allocate before the data is there.
+    pub(crate) fn read_owned<A: Element>(&self, id: u32, block: &Block) -> Result<Vec<A>, Error> {
+        let width = size_of::<A>();
+        let too_big = || corrupt(self.path, format!("block {id} is larger than memory"));
+        let len = usize::try_from(block.len).map_err(|_| too_big())?;
+        if !len.is_multiple_of(width) {
+            return Err(corrupt(
+                self.path,
+                format!("block {id} is not a whole number of elements"),
+            ));
+        }
+        if self.compressor.is_none() {
+            let mut v = owned::zeroed::<A>(len / width);
+            self.fill(id, block, 0, owned::bytes_mut(&mut v))?;
+            return Ok(v);
+        }
+        let chunk = self.header.chunk_size as usize;
         let step = rayon::current_num_threads().max(1) * 2;
+        let mut v: Vec<A> = Vec::new();
         let mut i = 0;
         while i < block.chunks.len() {
             let n = step.min(block.chunks.len() - i);
-            self.read_chunks(id, block, i, n, &mut bufs, &mut spare)?;
-            for b in bufs.drain(..) {
-                all.extend_from_slice(&b);
-                spare.push(b);
-            }
+            let start = i * chunk;
+            let end = len.min((i + n).saturating_mul(chunk));
+            // A foreign writer's chunk size may split an element: the rest
+            // of it comes with the next batch.
+            v.resize(end.div_ceil(width), A::ZERO);
+            self.fill(id, block, i, &mut owned::bytes_mut(&mut v)[start..end])?;
             i += n;
         }
-        Ok(all)
+        Ok(v)
+    }
+
+    /// Reads a whole block into one buffer.
+    pub(crate) fn read_block(&self, id: u32, block: &Block) -> Result<Vec<u8>, Error> {
+        self.read_owned::<u8>(id, block)
     }
 
     /// Verifies every chunk of every block.

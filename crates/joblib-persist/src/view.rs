@@ -1,4 +1,5 @@
-//! The crate's only `unsafe` code: typed, zero-copy regions of a memory map.
+//! The `unsafe` code of memory-mapped loads (that of owned loads is in
+//! `owned.rs`): typed, zero-copy regions of a memory map.
 //!
 //! A [`Mapping`] owns a memory map of a whole file. A [`Region`] is a typed
 //! window on one block of it. Regions of one mapping never overlap (checked

@@ -421,6 +421,45 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
+/// Writes to a worker's socket without raising `SIGPIPE` if the worker is
+/// gone (a program may have set `SIGPIPE` back to its default, which would
+/// kill it): the write fails with `EPIPE` instead, and the worker is
+/// reported dead.
+struct NoSigPipe<'a>(&'a UnixStream);
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+const SEND_FLAGS: libc::c_int = 0;
+
+impl Write for NoSigPipe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is valid for `buf.len()` bytes, and the
+            // descriptor belongs to the stream borrowed for this call.
+            let n = unsafe {
+                libc::send(
+                    self.0.as_raw_fd(),
+                    buf.as_ptr().cast(),
+                    buf.len(),
+                    SEND_FLAGS,
+                )
+            };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a batch sees of its worker: one request, one reply.
 pub(crate) struct Link<'a> {
     slot: &'a Slot,
@@ -480,7 +519,7 @@ impl Link<'_> {
                 calls::Spilled::File(file) => Args::File(file.path()),
             },
         };
-        let reply = wire::write_run(&mut &worker.stream, &run)
+        let reply = wire::write_run(&mut NoSigPipe(&worker.stream), &run)
             .and_then(|()| wire::read_from_worker(&mut worker.reader));
         lock(&self.slot.state).busy = None;
         drop(args);
