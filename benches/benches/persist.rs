@@ -10,6 +10,10 @@
 //! - `load_mmap`: independent of the array's size.
 //! - `dump/lz4`, `dump/zstd` (chunks on all cores) vs `raw/lz4_flex` and
 //!   `raw/zstd` compressing the same bytes on one thread (target: 1.5x on 2 cores).
+//!   `dump/lz4` overwrites its file; `dump/lz4_new_file` writes a new one.
+//! - `persist_methods/{dump,load}/{zlib,gzip,bz2,xz,lzma}-3`: the other
+//!   methods on an `arange` of the size the Python baseline uses for each,
+//!   to compare with `joblib.dump`/`joblib.load` with the same method and level.
 //!
 //! Data: the uncompressed cases (`dump/none`, `load/none`, `load_mmap` and
 //! their raw baselines) use a sine signal, `sin(k * 1e-4)` for element `k`.
@@ -116,6 +120,9 @@ fn persist(c: &mut Criterion) {
         .compress(Compression::Lz4)
         .dump(&a, &lz4_path)
         .expect("dump");
+    // Over the existing file, as a program re-run overwrites its output:
+    // ext4 then flushes the new file's data at the rename (its
+    // `auto_da_alloc` safety), which costs more than the compression.
     g.bench_function("dump/lz4", |b| {
         b.iter(|| {
             DumpOptions::new()
@@ -123,6 +130,22 @@ fn persist(c: &mut Criterion) {
                 .dump(&a, &lz4_path)
                 .expect("dump")
         })
+    });
+    // To a new file (the old one removed outside the timing).
+    let fresh_path = dir.path().join("fresh.jbl.lz4");
+    g.bench_function("dump/lz4_new_file", |b| {
+        b.iter_batched(
+            || {
+                let _ = std::fs::remove_file(&fresh_path);
+            },
+            |()| {
+                DumpOptions::new()
+                    .compress(Compression::Lz4)
+                    .dump(&a, &fresh_path)
+                    .expect("dump")
+            },
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.bench_function("load/lz4", |b| {
         b.iter(|| black_box(joblib_persist::load::<Array2<f64>>(&lz4_path).expect("load")))
@@ -143,5 +166,34 @@ fn persist(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, persist);
+/// Every other method on `arange` data, at level 3, on the sizes the Python
+/// baseline uses for it (`PERSIST_CASES` in `benches/python/joblib_baseline.py`).
+fn methods(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut g = c.benchmark_group("persist_methods");
+    g.sample_size(10);
+    let cases = [
+        ("zlib-3", Compression::Zlib, 50),
+        ("gzip-3", Compression::Gzip, 50),
+        ("bz2-3", Compression::Bz2, 20),
+        ("xz-3", Compression::Xz, 10),
+        ("lzma-3", Compression::Lzma, 10),
+    ];
+    for (label, method, mb) in cases {
+        let a = arange(mb * 1_000_000);
+        g.throughput(Throughput::Bytes((a.len() * 8) as u64));
+        let path = dir.path().join(format!("{label}.jbl"));
+        let options = DumpOptions::new().compress(method).level(Some(3));
+        options.dump(&a, &path).expect("dump");
+        g.bench_function(format!("dump/{label}"), |b| {
+            b.iter(|| options.dump(&a, &path).expect("dump"))
+        });
+        g.bench_function(format!("load/{label}"), |b| {
+            b.iter(|| joblib_persist::load::<Array2<f64>>(&path).expect("load"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, persist, methods);
 criterion_main!(benches);

@@ -122,6 +122,27 @@ pub(crate) fn zeroed<A: Element>(count: usize) -> Vec<A> {
     v
 }
 
+/// Like [`zeroed`], but `None` instead of aborting when the memory cannot be
+/// had (a length that a hostile or damaged file claims).
+pub(crate) fn try_zeroed<A: Element>(count: usize) -> Option<Vec<A>> {
+    if count == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<A>(count).ok()?;
+    // SAFETY: the layout has a non-zero size (`count > 0` and `A` is a
+    // number of at least one byte).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<A>();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of
+    // `count` `A`s, which is the capacity given; all `count` elements are
+    // initialized, to zero bytes, a valid value of every `Element`.
+    let v = unsafe { Vec::from_raw_parts(ptr, count, count) };
+    advise_huge_pages(&v);
+    Some(v)
+}
+
 /// Advises the whole 2 MiB pages inside `v` for transparent huge pages, if
 /// `v` is large. Only a hint: errors (a kernel without THP) are ignored,
 /// and it does nothing where the kernel's THP mode is `never`.
@@ -187,6 +208,13 @@ mod tests {
         let s: Vec<f64> = into_seed_value::<PhantomData<Vec<f64>>, f64>(v).unwrap();
         assert_eq!(s, [1.5, 2.5]);
         assert!(into_seed_value::<PhantomData<Vec<i64>>, f64>(s).is_err());
+    }
+
+    #[test]
+    fn impossible_sizes_are_refused_not_aborted() {
+        assert!(try_zeroed::<f64>(usize::MAX / 4).is_none());
+        assert!(try_zeroed::<u8>(1 << 62).is_none());
+        assert_eq!(try_zeroed::<u16>(5).unwrap(), [0; 5]);
     }
 
     #[test]
