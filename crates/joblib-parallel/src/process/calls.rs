@@ -106,17 +106,17 @@ fn private_folder(root: &Path, what: &str) -> io::Result<PathBuf> {
 }
 
 /// The call's folder (created, mode 0700, on first use).
-fn folder(call_id: u64) -> io::Result<(PathBuf, usize)> {
+fn folder(call_id: u64) -> io::Result<PathBuf> {
     let mut calls = lock();
     let Some(state) = calls.get_mut(&call_id) else {
         return Err(io::Error::other("the call has ended"));
     };
     if let Some(f) = &state.folder {
-        return Ok((f.clone(), state.max_nbytes));
+        return Ok(f.clone());
     }
     let folder = private_folder(&temp_root(state.root.as_deref()), &call_id.to_string())?;
     state.folder = Some(folder.clone());
-    Ok((folder, state.max_nbytes))
+    Ok(folder)
 }
 
 /// The folder of this process's `Shared` values under `call_id`'s
@@ -228,7 +228,7 @@ impl Spill {
     }
 
     fn spill(&mut self) -> io::Result<()> {
-        let (folder, _) = folder(self.call_id)?;
+        let folder = folder(self.call_id)?;
         let path = folder.join(format!("args-{:x}.jbl", random()));
         let mut file = OpenOptions::new()
             .write(true)
@@ -264,19 +264,6 @@ impl Write for Spill {
             None => {
                 self.buf.extend_from_slice(data);
                 Ok(data.len())
-            }
-        }
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.file.is_none() && self.buf.len().saturating_add(data.len()) > self.limit {
-            self.spill()?;
-        }
-        match &mut self.file {
-            Some((file, _)) => file.write_all(data),
-            None => {
-                self.buf.extend_from_slice(data);
-                Ok(())
             }
         }
     }

@@ -10,7 +10,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wire::{Failure, FailureKind};
+use super::wire::{Args, Failure, FailureKind};
 use crate::error::{BoxError, panic_message};
 use crate::task::{IntoTask, Task};
 
@@ -238,15 +238,7 @@ macro_rules! into_task_is_self {
 into_task_is_self!(DelayedRemote, TryDelayedRemote);
 
 /// What a worker runs for one batch: the entry point of one task type.
-pub(crate) type Entry = fn(Payload<'_>, u64, u64) -> Result<Vec<u8>, Failure>;
-
-/// The arguments of a batch, as received by a worker.
-pub(crate) enum Payload<'a> {
-    /// The encoded arguments, sent through the socket.
-    Inline(&'a [u8]),
-    /// The encoded arguments, in a file to map.
-    File(&'a std::path::Path),
-}
+pub(crate) type Entry = fn(Args<'_>, u64, u64) -> Result<Vec<u8>, Failure>;
 
 /// How a task type crosses to a worker process and back.
 ///
@@ -317,7 +309,7 @@ where
 /// Runs a batch of `T` in a worker: decodes the arguments, runs each task
 /// (stopping at the first failure), encodes the results.
 fn entry<T: RemoteCall>(
-    payload: Payload<'_>,
+    payload: Args<'_>,
     expected_type: u64,
     call_id: u64,
 ) -> Result<Vec<u8>, Failure>
@@ -336,8 +328,8 @@ where
         });
     }
     let args: Vec<T::Args> = super::shared::decoding(call_id, || match payload {
-        Payload::Inline(bytes) => joblib_persist::load_from_reader(bytes),
-        Payload::File(path) => joblib_persist::load_mmap(path, joblib_persist::MmapMode::ReadOnly),
+        Args::Inline(bytes) => joblib_persist::load_from_reader(bytes),
+        Args::File(path) => joblib_persist::load_mmap(path, joblib_persist::MmapMode::ReadOnly),
     })
     .map_err(|e| Failure {
         completed: 0,

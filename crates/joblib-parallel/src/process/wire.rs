@@ -4,7 +4,7 @@
 //! joblib-persist's format.
 
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Worker to parent, once, when it is ready: its process id.
 const HELLO: u8 = b'H';
@@ -54,8 +54,9 @@ pub(crate) struct Run<'a> {
     pub(crate) args: Args<'a>,
 }
 
-/// Where the encoded arguments of a batch are.
-#[derive(Debug)]
+/// Where the encoded arguments of a batch are: in the message, or in a
+/// file for the worker to map.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Args<'a> {
     Inline(&'a [u8]),
     File(&'a Path),
@@ -253,8 +254,7 @@ pub(crate) struct ParsedRun<'a> {
     pub(crate) type_hash: u64,
     pub(crate) nesting_level: u32,
     pub(crate) n_jobs: u32,
-    pub(crate) inline: Option<&'a [u8]>,
-    pub(crate) file: Option<PathBuf>,
+    pub(crate) args: Args<'a>,
 }
 
 pub(crate) fn parse_run(frame: &RunFrame) -> io::Result<ParsedRun<'_>> {
@@ -266,35 +266,21 @@ pub(crate) fn parse_run(frame: &RunFrame) -> io::Result<ParsedRun<'_>> {
     let n_jobs = b.u32()?;
     let kind = b.u8()?;
     let rest = b.0;
-    Ok(match kind {
-        0 => ParsedRun {
-            call_id,
-            entry_offset,
-            type_hash,
-            nesting_level,
-            n_jobs,
-            inline: Some(rest),
-            file: None,
-        },
+    let args = match kind {
+        0 => Args::Inline(rest),
         1 => {
-            #[cfg(unix)]
-            let path = {
-                use std::os::unix::ffi::OsStrExt;
-                PathBuf::from(std::ffi::OsStr::from_bytes(rest))
-            };
-            #[cfg(not(unix))]
-            let path = PathBuf::from(String::from_utf8_lossy(rest).into_owned());
-            ParsedRun {
-                call_id,
-                entry_offset,
-                type_hash,
-                nesting_level,
-                n_jobs,
-                inline: None,
-                file: Some(path),
-            }
+            use std::os::unix::ffi::OsStrExt;
+            Args::File(Path::new(std::ffi::OsStr::from_bytes(rest)))
         }
         _ => return Err(bad("unknown argument kind")),
+    };
+    Ok(ParsedRun {
+        call_id,
+        entry_offset,
+        type_hash,
+        nesting_level,
+        n_jobs,
+        args,
     })
 }
 
@@ -321,7 +307,7 @@ mod tests {
         let run = parse_run(&frame).unwrap();
         assert_eq!((run.call_id, run.entry_offset, run.type_hash), (5, -42, 7));
         assert_eq!((run.nesting_level, run.n_jobs), (1, 3));
-        assert_eq!(run.inline, Some(&b"abc"[..]));
+        assert_eq!(run.args, Args::Inline(&b"abc"[..]));
 
         let mut buf = Vec::new();
         let failure = Failure {

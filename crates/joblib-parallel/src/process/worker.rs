@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::remote::{Payload, entry_at};
+use super::remote::entry_at;
 use super::wire::{self, Failure, FailureKind};
 use crate::nesting;
 
@@ -178,14 +178,9 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
                 // SAFETY: this process runs the same executable as the
                 // parent that computed the offset (identity checked above).
                 let entry = unsafe { entry_at(run.entry_offset) };
-                let payload = match (&run.inline, &run.file) {
-                    (Some(bytes), _) => Payload::Inline(bytes),
-                    (None, Some(path)) => Payload::File(path),
-                    (None, None) => Payload::Inline(&[]),
-                };
                 let _level = nesting::enter_task(run.nesting_level as usize, run.n_jobs as usize);
                 IN_TASK.with(|t| t.set(true));
-                let reply = entry(payload, run.type_hash, run.call_id);
+                let reply = entry(run.args, run.type_hash, run.call_id);
                 IN_TASK.with(|t| t.set(false));
                 reply
             }
