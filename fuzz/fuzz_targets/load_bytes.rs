@@ -27,13 +27,13 @@ enum Value {
 
 /// Rewrites the header and trailer checksums of a would-be file.
 fn reseal(data: &[u8]) -> Vec<u8> {
-    use xxhash_rust::xxh3::xxh3_64;
+    use twox_hash::XxHash3_64;
     let mut f = data.to_vec();
     if f.len() < 128 {
         return f;
     }
     f[..8].copy_from_slice(b"\x89JBL\r\n\x1a\n");
-    let h = xxh3_64(&f[..56]);
+    let h = XxHash3_64::oneshot(&f[..56]);
     f[56..64].copy_from_slice(&h.to_le_bytes());
     let n = f.len();
     let t = n - 64;
@@ -45,9 +45,9 @@ fn reseal(data: &[u8]) -> Vec<u8> {
     let index_offset = index_offset.max(64);
     f[t + 8..t + 16].copy_from_slice(&(index_offset as u64).to_le_bytes());
     f[t + 16..t + 24].copy_from_slice(&((t - index_offset.min(t)) as u64).to_le_bytes());
-    let ih = xxh3_64(&f[index_offset.min(t)..t]);
+    let ih = XxHash3_64::oneshot(&f[index_offset.min(t)..t]);
     f[t + 24..t + 32].copy_from_slice(&ih.to_le_bytes());
-    let th = xxh3_64(&f[t..t + 56]);
+    let th = XxHash3_64::oneshot(&f[t..t + 56]);
     f[t + 56..t + 64].copy_from_slice(&th.to_le_bytes());
     f
 }

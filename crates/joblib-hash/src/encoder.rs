@@ -417,7 +417,7 @@ mod tests {
             }
         }
         expected.push(tag::END);
-        let one_shot = Digest::from_xxh3(xxhash_rust::xxh3::xxh3_128(&expected));
+        let one_shot = Digest::from_xxh3(twox_hash::XxHash3_128::oneshot(&expected));
         assert_eq!(enc.digest(), one_shot);
     }
 

@@ -10,7 +10,7 @@
 //! The buffer is a fixed-size array a little longer than `CAPACITY`, so that
 //! the hot loop can index it with a mask and no bounds check.
 
-use xxhash_rust::xxh3::{Xxh3, xxh3_128};
+use twox_hash::XxHash3_128;
 
 use crate::{Algorithm, Digest};
 
@@ -37,7 +37,7 @@ pub(crate) fn new_buffer() -> Buffer {
 enum State {
     // Boxed: the XXH3 streaming state is about 600 bytes and most values
     // never need it.
-    Xxh3(Box<Xxh3>),
+    Xxh3(Box<XxHash3_128>),
     #[cfg(feature = "blake3")]
     Blake3(Box<blake3::Hasher>),
 }
@@ -45,7 +45,7 @@ enum State {
 impl State {
     fn new(algorithm: Algorithm) -> State {
         match algorithm {
-            Algorithm::Xxh3_128 => State::Xxh3(Box::new(Xxh3::new())),
+            Algorithm::Xxh3_128 => State::Xxh3(Box::new(XxHash3_128::new())),
             #[cfg(feature = "blake3")]
             Algorithm::Blake3 => State::Blake3(Box::new(blake3::Hasher::new())),
         }
@@ -53,7 +53,7 @@ impl State {
 
     fn update(&mut self, bytes: &[u8]) {
         match self {
-            State::Xxh3(h) => h.update(bytes),
+            State::Xxh3(h) => h.write(bytes),
             #[cfg(feature = "blake3")]
             State::Blake3(h) => {
                 h.update(bytes);
@@ -127,13 +127,13 @@ impl Sink {
     pub(crate) fn digest(&self) -> Digest {
         let pending = &self.buf[..self.fill];
         match (&self.state, self.algorithm) {
-            (None, Algorithm::Xxh3_128) => Digest::from_xxh3(xxh3_128(pending)),
+            (None, Algorithm::Xxh3_128) => Digest::from_xxh3(XxHash3_128::oneshot(pending)),
             #[cfg(feature = "blake3")]
             (None, Algorithm::Blake3) => Digest::from_blake3(blake3::hash(pending)),
             (Some(State::Xxh3(h)), _) => {
                 let mut h = h.clone();
-                h.update(pending);
-                Digest::from_xxh3(h.digest128())
+                h.write(pending);
+                Digest::from_xxh3(h.finish_128())
             }
             #[cfg(feature = "blake3")]
             (Some(State::Blake3(h)), _) => {
@@ -169,7 +169,7 @@ mod tests {
             }
             let mut whole = Sink::new(Algorithm::Xxh3_128, new_buffer());
             whole.write(bytes);
-            let expected = Digest::from_xxh3(xxh3_128(bytes));
+            let expected = Digest::from_xxh3(XxHash3_128::oneshot(bytes));
             assert_eq!(pieces.digest(), expected, "len {len}");
             assert_eq!(whole.digest(), expected, "len {len}");
         }

@@ -102,7 +102,7 @@ fn fingerprint(item: &ItemFn, ignore: &[Ident]) -> u128 {
         bytes.extend_from_slice(i.to_string().as_bytes());
         bytes.push(0);
     }
-    xxhash_rust::xxh3::xxh3_128(&bytes)
+    twox_hash::XxHash3_128::oneshot(&bytes)
 }
 
 /// The path of the runtime crate as the calling crate names it.

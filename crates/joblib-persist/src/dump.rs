@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 use crate::compress::{Compression, lookup};
 use crate::error::{Error, io_err};
@@ -156,7 +156,7 @@ fn write_value<T: Serialize + ?Sized, S: Sink>(
     let trailer = Trailer {
         index_offset,
         index_len: index_bytes.len() as u64,
-        index_hash: xxh3_64(&index_bytes),
+        index_hash: XxHash3_64::oneshot(&index_bytes),
         file_len: blocks.position() + crate::format::TRAILER_LEN as u64,
     };
     blocks.write_raw(&trailer.encode()).map_err(io)?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 use crate::error::{Error, corrupt};
 
@@ -140,7 +140,7 @@ impl Header {
         h[12..16].copy_from_slice(&self.chunk_size.to_le_bytes());
         let name = self.method.as_bytes();
         h[16..16 + name.len()].copy_from_slice(name);
-        let sum = xxh3_64(&h[..56]);
+        let sum = XxHash3_64::oneshot(&h[..56]);
         h[56..64].copy_from_slice(&sum.to_le_bytes());
         h
     }
@@ -164,7 +164,7 @@ impl Header {
                 supported: FORMAT_VERSION,
             });
         }
-        if xxh3_64(&h[..56]).to_le_bytes() != h[56..64] {
+        if XxHash3_64::oneshot(&h[..56]).to_le_bytes() != h[56..64] {
             return Err(Error::Checksum {
                 path: path.to_path_buf(),
                 part: "the header".into(),
@@ -227,7 +227,7 @@ impl Trailer {
         t[24..32].copy_from_slice(&self.index_hash.to_le_bytes());
         t[32..40].copy_from_slice(&self.file_len.to_le_bytes());
         t[40..42].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        let sum = xxh3_64(&t[..56]);
+        let sum = XxHash3_64::oneshot(&t[..56]);
         t[56..64].copy_from_slice(&sum.to_le_bytes());
         t
     }
@@ -240,7 +240,7 @@ impl Trailer {
                 "the trailer is missing: the file is truncated",
             ));
         }
-        if xxh3_64(&t[..56]).to_le_bytes() != t[56..64] {
+        if XxHash3_64::oneshot(&t[..56]).to_le_bytes() != t[56..64] {
             return Err(Error::Checksum {
                 path: path.to_path_buf(),
                 part: "the trailer".into(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 use crate::compress::{Compressor, lookup};
 use crate::element::Element;
@@ -101,7 +101,7 @@ impl<'a> Opened<'a> {
         source
             .read_at(trailer.index_offset, &mut index)
             .map_err(io)?;
-        if xxh3_64(&index) != trailer.index_hash {
+        if XxHash3_64::oneshot(&index) != trailer.index_hash {
             return Err(Error::Checksum {
                 path: path.to_path_buf(),
                 part: "the block index".into(),
@@ -197,7 +197,7 @@ impl<'a> Opened<'a> {
 
     /// Checks the checksum of chunk `i` of `block`, stored as `bytes`.
     fn check(&self, id: u32, block: &Block, i: usize, bytes: &[u8]) -> Result<(), Error> {
-        if xxh3_64(bytes) == block.chunks[i].hash {
+        if XxHash3_64::oneshot(bytes) == block.chunks[i].hash {
             Ok(())
         } else {
             Err(Error::Checksum {

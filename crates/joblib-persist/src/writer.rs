@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::Duration;
 
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 use crate::compress::Compressor;
 use crate::format::{ALIGN, BlockEntry, ChunkEntry, Dtype};
@@ -189,7 +189,7 @@ impl<S: Sink> BlockWriter<S> {
     ) -> io::Result<Done> {
         match compressor {
             None => {
-                let hash = xxh3_64(&raw);
+                let hash = XxHash3_64::oneshot(&raw);
                 Ok(Done {
                     raw,
                     packed: None,
@@ -199,7 +199,7 @@ impl<S: Sink> BlockWriter<S> {
             Some(c) => {
                 packed.clear();
                 c.compress(&raw, level, &mut packed)?;
-                let hash = xxh3_64(&packed);
+                let hash = XxHash3_64::oneshot(&packed);
                 Ok(Done {
                     raw,
                     packed: Some(packed),

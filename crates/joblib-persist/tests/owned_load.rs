@@ -16,7 +16,7 @@ use joblib_persist::{
 };
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 /// 4.5 MiB and a bit: past the 4 MiB huge-page threshold, not a whole
 /// number of chunks.
@@ -277,7 +277,7 @@ fn odd_chunks(values: &[f64], chunk: usize, reversed: bool) -> Vec<u8> {
                 file.extend_from_slice(&stored);
                 Chunk {
                     stored: stored.len() as u64,
-                    hash: xxh3_64(&stored),
+                    hash: XxHash3_64::oneshot(&stored),
                 }
             })
             .collect();

@@ -4,7 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_64;
+use twox_hash::XxHash3_64;
 
 #[derive(Serialize, Clone, Debug)]
 pub struct Chunk {
@@ -33,7 +33,7 @@ pub fn header(version: u16, chunk: u32, method: &str) -> Vec<u8> {
     h[8..10].copy_from_slice(&version.to_le_bytes());
     h[12..16].copy_from_slice(&chunk.to_le_bytes());
     h[16..16 + method.len()].copy_from_slice(method.as_bytes());
-    let sum = xxh3_64(&h[..56]);
+    let sum = XxHash3_64::oneshot(&h[..56]);
     h[56..].copy_from_slice(&sum.to_le_bytes());
     h
 }
@@ -43,10 +43,10 @@ pub fn trailer(index_offset: u64, index: &[u8], file_len: u64) -> Vec<u8> {
     t[..8].copy_from_slice(b"\x89JBLEND\n");
     t[8..16].copy_from_slice(&index_offset.to_le_bytes());
     t[16..24].copy_from_slice(&(index.len() as u64).to_le_bytes());
-    t[24..32].copy_from_slice(&xxh3_64(index).to_le_bytes());
+    t[24..32].copy_from_slice(&XxHash3_64::oneshot(index).to_le_bytes());
     t[32..40].copy_from_slice(&file_len.to_le_bytes());
     t[40..42].copy_from_slice(&1u16.to_le_bytes());
-    let sum = xxh3_64(&t[..56]);
+    let sum = XxHash3_64::oneshot(&t[..56]);
     t[56..].copy_from_slice(&sum.to_le_bytes());
     t
 }
@@ -75,7 +75,7 @@ pub fn craft(structure: &[u8], blocks: &[(u8, Vec<u8>)], edit: impl FnOnce(&mut 
                 .chunks(CHUNK)
                 .map(|c| Chunk {
                     stored: c.len() as u64,
-                    hash: xxh3_64(c),
+                    hash: XxHash3_64::oneshot(c),
                 })
                 .collect(),
         }
