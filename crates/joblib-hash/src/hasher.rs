@@ -3,7 +3,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::encoder::Encoder;
-use crate::ser::Ser;
+use crate::ser::write_value;
 use crate::{Algorithm, Digest, Error};
 
 /// The digest of one value with the default algorithm, XXH3-128.
@@ -91,7 +91,7 @@ impl Hasher {
                 message: message.clone(),
             });
         }
-        match value.serialize(Ser::new(&mut self.encoder)) {
+        match write_value(&mut self.encoder, value) {
             Ok(()) => Ok(self),
             Err(err) => {
                 self.failed = Some(err.to_string());

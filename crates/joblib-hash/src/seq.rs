@@ -11,8 +11,9 @@
 use serde::ser::{self, Serialize, Serializer};
 
 use crate::Error;
+use crate::bulk::{Wire, WireKind, grab};
 use crate::encoder::{Encoder, primitive_methods, tag};
-use crate::ser::{Fields, Map, Ser};
+use crate::ser::{Fields, Map, Ser, write_value};
 use crate::sink::{CAPACITY, MASK};
 
 /// The most elements one run chunk holds: a whole chunk of the widest
@@ -114,6 +115,76 @@ impl<'a> Seq<'a> {
         self.run.key += N as u64;
     }
 
+    /// Appends every element of `items`, primitives of wire type `W` as
+    /// `wire` reads them, filling each run chunk's free room in one tight
+    /// loop. The bytes are those `element` would write one at a time; an
+    /// item `wire` cannot read goes through `element`.
+    pub(crate) fn push_all<W: Wire, T: Serialize>(
+        &mut self,
+        mut items: impl Iterator<Item = T>,
+        wire: impl Fn(&T) -> Option<W>,
+    ) -> Result<(), Error> {
+        debug_assert!(!self.set);
+        // A chunk is opened only with an element in hand, so none is empty.
+        while let Some(item) = items.next() {
+            let Some(first) = wire(&item) else {
+                self.element(&item)?;
+                continue;
+            };
+            let mut pos = self.run.key.wrapping_sub(u64::from(W::TAG) << TAG_SHIFT);
+            if pos >= self.run.limit {
+                self.run = restart_run(self.enc, self.run, W::TAG, W::WIDTH);
+                pos = self.run.pos() as u64;
+            }
+            // The run is of `W`, so its free room is a whole number of elements.
+            let room = &mut self.enc.sink.buf[pos as usize..self.run.limit as usize];
+            let (head, rest) = room.split_at_mut(W::WIDTH);
+            first.put(head);
+            let mut count = 1;
+            let mut stray = None;
+            // `zip` asks the chunks first, so no item is taken once they end.
+            for (slot, item) in rest.chunks_exact_mut(W::WIDTH).zip(items.by_ref()) {
+                match wire(&item) {
+                    Some(value) => value.put(slot),
+                    None => {
+                        stray = Some(item);
+                        break;
+                    }
+                }
+                count += 1;
+            }
+            self.run.key += (count * W::WIDTH) as u64;
+            if let Some(item) = stray {
+                self.element(&item)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Seq::push_all`] for items that serialize as primitives of `kind`.
+    pub(crate) fn push_wire<T: Serialize>(
+        &mut self,
+        kind: WireKind,
+        items: impl Iterator<Item = T>,
+    ) -> Result<(), Error> {
+        match kind {
+            WireKind::Bool => self.push_all(items, grab::<bool, T>),
+            WireKind::I8 => self.push_all(items, grab::<i8, T>),
+            WireKind::I16 => self.push_all(items, grab::<i16, T>),
+            WireKind::I32 => self.push_all(items, grab::<i32, T>),
+            WireKind::I64 => self.push_all(items, grab::<i64, T>),
+            WireKind::I128 => self.push_all(items, grab::<i128, T>),
+            WireKind::U8 => self.push_all(items, grab::<u8, T>),
+            WireKind::U16 => self.push_all(items, grab::<u16, T>),
+            WireKind::U32 => self.push_all(items, grab::<u32, T>),
+            WireKind::U64 => self.push_all(items, grab::<u64, T>),
+            WireKind::U128 => self.push_all(items, grab::<u128, T>),
+            WireKind::F32 => self.push_all(items, grab::<f32, T>),
+            WireKind::F64 => self.push_all(items, grab::<f64, T>),
+            WireKind::Char => self.push_all(items, grab::<char, T>),
+        }
+    }
+
     #[inline]
     fn close_run(&mut self) {
         if self.run.is_open() {
@@ -129,10 +200,17 @@ impl<'a> Seq<'a> {
             // escape, its run cursor could no longer live in a register.
             return set_element(self.enc, value);
         }
+        #[cfg(feature = "ndarray")]
+        if crate::array::may_be_array::<T>() {
+            self.close_run();
+            if let Some(result) = crate::array::write(self.enc, value) {
+                return result;
+            }
+        }
         value.serialize(Elem { seq: self })
     }
 
-    fn finish(mut self) -> Result<(), Error> {
+    pub(crate) fn finish(mut self) -> Result<(), Error> {
         if self.set {
             self.enc.end_set();
         } else {
@@ -158,7 +236,7 @@ fn write_header(enc: &mut Encoder, tag: u8, names: Option<(&str, Option<&str>)>)
 #[inline(never)]
 fn set_element<T: Serialize + ?Sized>(enc: &mut Encoder, value: &T) -> Result<(), Error> {
     enc.begin_entry();
-    value.serialize(Ser::new(&mut *enc))?;
+    write_value(enc, value)?;
     let digest = enc.end_entry();
     enc.push_set_element(digest);
     Ok(())
@@ -342,5 +420,52 @@ impl<'s> Serializer for Elem<'s, '_> {
         I::Item: Serialize,
     {
         self.value().collect_seq(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Algorithm;
+
+    fn bytes(fill: impl FnOnce(&mut Seq<'_>)) -> Vec<u8> {
+        let mut enc = Encoder::new(Algorithm::Xxh3_128);
+        let mut seq = Seq::ordered(&mut enc, tag::SEQ, None);
+        fill(&mut seq);
+        seq.finish().unwrap();
+        enc.sink.buf[..enc.sink.fill].to_vec()
+    }
+
+    /// Items the bulk loop cannot read go through `element`, between the
+    /// chunks around them, and the bytes stay those of the element path.
+    #[test]
+    fn push_all_hands_unreadable_items_to_the_element_path() {
+        let items: Vec<u32> = (0..2500).collect();
+        let one_by_one = bytes(|seq| {
+            for x in &items {
+                seq.element(x).unwrap();
+            }
+        });
+        let bulk = bytes(|seq| {
+            seq.push_all(items.iter(), |x| (**x % 700 != 3).then_some(**x))
+                .unwrap()
+        });
+        assert_eq!(bulk, one_by_one);
+        // And items of another type in between close the run and open it again.
+        let mixed = bytes(|seq| {
+            seq.push_all(items.iter(), |x| (**x % 700 != 3).then_some(u64::from(**x)))
+                .unwrap()
+        });
+        let mixed_one_by_one = bytes(|seq| {
+            for x in &items {
+                if x % 700 == 3 {
+                    seq.element(x).unwrap();
+                } else {
+                    seq.element(&u64::from(*x)).unwrap();
+                }
+            }
+        });
+        assert_eq!(mixed, mixed_one_by_one);
+        assert_ne!(mixed, one_by_one);
     }
 }

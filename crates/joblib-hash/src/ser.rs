@@ -4,6 +4,7 @@
 use serde::ser::{self, Serialize};
 
 use crate::Error;
+use crate::bulk::wire_of;
 use crate::encoder::{Digests, Encoder, UNORDERED, primitive_methods, tag};
 use crate::seq::Seq;
 
@@ -27,6 +28,23 @@ impl<'a> Ser<'a> {
         self.enc.write_tagged(tag, bytes);
         Ok(())
     }
+}
+
+/// Writes one value: an ndarray array in bulk (feature `ndarray`), anything
+/// else through its `Serialize`. Every place a value enters the encoder
+/// goes through here, so an array is recognised wherever it is.
+#[inline(always)]
+pub(crate) fn write_value<T: Serialize + ?Sized>(
+    enc: &mut Encoder,
+    value: &T,
+) -> Result<(), Error> {
+    #[cfg(feature = "ndarray")]
+    if crate::array::may_be_array::<T>()
+        && let Some(result) = crate::array::write(enc, value)
+    {
+        return result;
+    }
+    value.serialize(Ser::new(enc))
 }
 
 /// Whether `I` is a set type whose serde impl hands over its elements in an
@@ -80,7 +98,7 @@ impl<'a> ser::Serializer for Ser<'a> {
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
         self.enc.write_tag(tag::SOME);
-        value.serialize(Ser::new(self.enc))
+        write_value(self.enc, value)
     }
 
     fn serialize_unit(self) -> Result<(), Error> {
@@ -119,7 +137,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         }
         self.enc.write_tag(tag::NEWTYPE_STRUCT);
         self.enc.write_name(name);
-        value.serialize(Ser::new(self.enc))
+        write_value(self.enc, value)
     }
 
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -132,7 +150,7 @@ impl<'a> ser::Serializer for Ser<'a> {
         self.enc.write_tag(tag::NEWTYPE_VARIANT);
         self.enc.write_name(name);
         self.enc.write_name(variant);
-        value.serialize(Ser::new(self.enc))
+        write_value(self.enc, value)
     }
 
     fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a>, Error> {
@@ -206,7 +224,14 @@ impl<'a> ser::Serializer for Ser<'a> {
         I: IntoIterator,
         I::Item: Serialize,
     {
-        let mut seq = if self.unordered || is_set_type::<I>() {
+        let unordered = self.unordered || is_set_type::<I>();
+        if !unordered && let Some(kind) = wire_of::<I::Item>() {
+            // A `Vec` or slice of primitives: filled a chunk at a time.
+            let mut seq = Seq::ordered(self.enc, tag::SEQ, None);
+            seq.push_wire(kind, iter.into_iter())?;
+            return seq.finish();
+        }
+        let mut seq = if unordered {
             Seq::set(self.enc)
         } else {
             Seq::ordered(self.enc, tag::SEQ, None)
@@ -231,11 +256,11 @@ impl ser::SerializeMap for Map<'_> {
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         self.enc.begin_entry();
-        key.serialize(Ser::new(&mut *self.enc))
+        write_value(self.enc, key)
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(Ser::new(&mut *self.enc))?;
+        write_value(self.enc, value)?;
         let digest = self.enc.end_entry();
         self.digests.push(digest);
         Ok(())
@@ -256,7 +281,21 @@ impl Fields<'_> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
         self.enc.write_tag(tag::FIELD);
         self.enc.write_name(key);
-        value.serialize(Ser::new(&mut *self.enc))
+        write_value(self.enc, value)
+    }
+
+    /// A field whose value is a sequence that `elements` fills.
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+    pub(crate) fn field_with(
+        &mut self,
+        key: &'static str,
+        elements: impl FnOnce(&mut Seq<'_>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.enc.write_tag(tag::FIELD);
+        self.enc.write_name(key);
+        let mut seq = Seq::ordered(&mut *self.enc, tag::SEQ, None);
+        elements(&mut seq)?;
+        seq.finish()
     }
 }
 
