@@ -3,6 +3,8 @@
 //! pids, and exits without shutting it down; `process-child print` runs a
 //! task that prints to stdout and stderr.
 
+use std::io::Write;
+
 use joblib::prelude::*;
 
 fn main() -> joblib::Result<()> {
@@ -35,8 +37,13 @@ fn main() -> joblib::Result<()> {
                 .run((0..2).map(|i| {
                     delayed_remote(
                         |i: u32| {
-                            println!("stdout line from task {i}");
-                            eprintln!("stderr line from task {i}");
+                            // One write per line: stderr is unbuffered, and
+                            // `eprintln!` writes its pieces separately, which
+                            // two workers sharing the pipe can interleave.
+                            let _ = std::io::stdout()
+                                .write_all(format!("stdout line from task {i}\n").as_bytes());
+                            let _ = std::io::stderr()
+                                .write_all(format!("stderr line from task {i}\n").as_bytes());
                         },
                         i,
                     )
