@@ -52,14 +52,16 @@ pub(crate) enum Scalar {
     Char(char),
 }
 
-macro_rules! wire_int {
-    ($($t:ty => $tag:ident, $variant:ident;)*) => {$(
+/// `ty => tag, Scalar variant, |v| its canonical little-endian bytes`.
+macro_rules! wire {
+    ($($t:ty => $tag:ident, $variant:ident, |$v:ident| $bytes:expr;)*) => {$(
         impl Wire for $t {
             const TAG: u8 = tag::$tag;
             const WIDTH: usize = std::mem::size_of::<$t>();
             #[inline(always)]
             fn put(self, out: &mut [u8]) {
-                out.copy_from_slice(&self.to_le_bytes());
+                let $v = self;
+                out.copy_from_slice(&$bytes);
             }
             #[inline(always)]
             fn from_scalar(scalar: Scalar) -> Option<$t> {
@@ -72,81 +74,21 @@ macro_rules! wire_int {
     )*};
 }
 
-wire_int! {
-    i8 => I8, I8;
-    i16 => I16, I16;
-    i32 => I32, I32;
-    i64 => I64, I64;
-    i128 => I128, I128;
-    u8 => U8, U8;
-    u16 => U16, U16;
-    u32 => U32, U32;
-    u64 => U64, U64;
-    u128 => U128, U128;
-}
-
-impl Wire for f32 {
-    const TAG: u8 = tag::F32;
-    const WIDTH: usize = 4;
-    #[inline(always)]
-    fn put(self, out: &mut [u8]) {
-        out.copy_from_slice(&canonical_f32(self).to_le_bytes());
-    }
-    #[inline(always)]
-    fn from_scalar(scalar: Scalar) -> Option<f32> {
-        match scalar {
-            Scalar::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl Wire for f64 {
-    const TAG: u8 = tag::F64;
-    const WIDTH: usize = 8;
-    #[inline(always)]
-    fn put(self, out: &mut [u8]) {
-        out.copy_from_slice(&canonical_f64(self).to_le_bytes());
-    }
-    #[inline(always)]
-    fn from_scalar(scalar: Scalar) -> Option<f64> {
-        match scalar {
-            Scalar::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl Wire for bool {
-    const TAG: u8 = tag::BOOL;
-    const WIDTH: usize = 1;
-    #[inline(always)]
-    fn put(self, out: &mut [u8]) {
-        out[0] = u8::from(self);
-    }
-    #[inline(always)]
-    fn from_scalar(scalar: Scalar) -> Option<bool> {
-        match scalar {
-            Scalar::Bool(v) => Some(v),
-            _ => None,
-        }
-    }
-}
-
-impl Wire for char {
-    const TAG: u8 = tag::CHAR;
-    const WIDTH: usize = 4;
-    #[inline(always)]
-    fn put(self, out: &mut [u8]) {
-        out.copy_from_slice(&u32::from(self).to_le_bytes());
-    }
-    #[inline(always)]
-    fn from_scalar(scalar: Scalar) -> Option<char> {
-        match scalar {
-            Scalar::Char(v) => Some(v),
-            _ => None,
-        }
-    }
+wire! {
+    i8 => I8, I8, |v| v.to_le_bytes();
+    i16 => I16, I16, |v| v.to_le_bytes();
+    i32 => I32, I32, |v| v.to_le_bytes();
+    i64 => I64, I64, |v| v.to_le_bytes();
+    i128 => I128, I128, |v| v.to_le_bytes();
+    u8 => U8, U8, |v| v.to_le_bytes();
+    u16 => U16, U16, |v| v.to_le_bytes();
+    u32 => U32, U32, |v| v.to_le_bytes();
+    u64 => U64, U64, |v| v.to_le_bytes();
+    u128 => U128, U128, |v| v.to_le_bytes();
+    f32 => F32, F32, |v| canonical_f32(v).to_le_bytes();
+    f64 => F64, F64, |v| canonical_f64(v).to_le_bytes();
+    bool => BOOL, Bool, |v| [u8::from(v)];
+    char => CHAR, Char, |v| u32::from(v).to_le_bytes();
 }
 
 /// The wire type of a sequence's elements, when they are primitives.
