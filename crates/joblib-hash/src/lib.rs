@@ -57,7 +57,7 @@
 //!
 //! # Features
 //!
-//! - `blake3`: [`Algorithm::Blake3`], 32-byte cryptographic digests for
+//! - `blake3`: `Algorithm::Blake3` (see [`Algorithm`]), 32-byte cryptographic digests for
 //!   caches whose keys an adversary may choose.
 //! - `ndarray` (default): `ndarray` 0.16 arrays are hashed straight from
 //!   their memory, several times faster, with the same digests as their

@@ -545,7 +545,7 @@ impl Run {
                 )));
             }
             // Enough chunks to keep every core busy decompressing.
-            let n = (rayon::current_num_threads().max(1) * 2).min(total - self.next_chunk);
+            let n = (crate::par::threads() * 2).min(total - self.next_chunk);
             let mut out = Vec::with_capacity(n);
             file.read_chunks(
                 self.id,

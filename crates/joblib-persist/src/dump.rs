@@ -20,7 +20,9 @@ use crate::writer::BlockWriter;
 ///
 /// The file appears atomically: the dump goes to a temporary file in the
 /// same directory which is renamed over `path` once complete, so a reader
-/// sees the old file or the new one, never a part. Use
+/// sees the old file or the new one, never a part. The temporary file is
+/// named after this process (see [`temp`](crate::temp)), and temporaries
+/// that killed writers left in the directory are removed first. Use
 /// [`DumpOptions`] for compression, chunk size and `fsync`.
 pub fn dump<T: Serialize + ?Sized>(value: &T, path: impl AsRef<Path>) -> Result<(), Error> {
     DumpOptions::new().dump(value, path)
@@ -49,22 +51,20 @@ pub(crate) fn dump_path<T: Serialize + ?Sized>(
         .clone()
         .or_else(|| Compression::from_extension(path))
         .unwrap_or_default();
+    #[cfg(feature = "tracing")]
     let _span =
         tracing::debug_span!("dump", path = %path.display(), method = method.name()).entered();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".jbl-").suffix(".tmp");
-    // Temporary files are private by default; the dump is an ordinary file
-    // (0666 less the umask, as `File::create` gives).
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let tmp = builder
-        .tempfile_in(dir)
+    // Leftovers of writers killed mid-dump go before this one adds its own.
+    if let Err(_e) = crate::temp::sweep_dead(dir) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(dir = %dir.display(), error = %_e, "could not sweep dead writers' temporaries");
+    }
+    let (tmp, file) = crate::temp::TempFile::create_in(dir)
         .map_err(|e| io_err(path, "creating a temporary file next to", e))?;
-    let (file, tmp_path) = tmp.into_parts();
     // A writer thread does the file I/O while this thread serializes and
     // the pool compresses: the three overlap.
     let file = std::thread::scope(|scope| {
@@ -79,9 +79,8 @@ pub(crate) fn dump_path<T: Serialize + ?Sized>(
         file.sync_all().map_err(|e| io_err(path, "syncing", e))?;
     }
     drop(file);
-    tmp_path
-        .persist(path)
-        .map_err(|e| io_err(path, "renaming into place", e.error))?;
+    tmp.persist(path)
+        .map_err(|e| io_err(path, "renaming into place", e))?;
     if opts.durable {
         // The rename itself is durable only once the directory is synced.
         if let Ok(d) = File::open(dir) {
@@ -89,6 +88,7 @@ pub(crate) fn dump_path<T: Serialize + ?Sized>(
                 .map_err(|e| io_err(path, "syncing the directory of", e))?;
         }
     }
+    #[cfg(feature = "tracing")]
     tracing::debug!(path = %path.display(), "dumped");
     Ok(())
 }

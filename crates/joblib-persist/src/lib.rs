@@ -82,11 +82,14 @@ mod mmap;
 mod mmap_array;
 mod options;
 mod owned;
+mod par;
 mod ser;
 mod shape;
 mod sink;
 mod source;
+pub mod temp;
 mod view;
+mod warn;
 mod writer;
 
 pub use compress::{Compression, Compressor, register_compressor};

@@ -25,6 +25,7 @@ use crate::source::{Opened, Source};
 /// 4 MiB or more; other values are read chunk by chunk into the value.
 pub fn load<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T, Error> {
     let path = path.as_ref();
+    #[cfg(feature = "tracing")]
     let _span = tracing::debug_span!("load", path = %path.display()).entered();
     let file = File::open(path).map_err(|e| io_err(path, "opening", e))?;
     let opened = Opened::open(path, Source::File(&file))?;

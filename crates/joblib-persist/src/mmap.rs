@@ -80,6 +80,7 @@ impl Drop for Installed {
 /// ```
 pub fn load_mmap<T: DeserializeOwned>(path: impl AsRef<Path>, mode: MmapMode) -> Result<T, Error> {
     let path = path.as_ref();
+    #[cfg(feature = "tracing")]
     let _span = tracing::debug_span!("load_mmap", path = %path.display(), ?mode).entered();
     let file = match mode {
         MmapMode::ReadWrite => OpenOptions::new().read(true).write(true).open(path),
@@ -89,10 +90,13 @@ pub fn load_mmap<T: DeserializeOwned>(path: impl AsRef<Path>, mode: MmapMode) ->
     {
         let opened = Opened::open(path, Source::File(&file))?;
         if opened.compressor.is_some() {
-            tracing::warn!(
-                path = %path.display(),
-                method = %opened.header.method,
-                "a compressed file cannot be memory-mapped; loading it into memory instead"
+            crate::warn::warn(
+                "load_mmap of a compressed file",
+                &format!(
+                    "{}: compressed with {}, so it cannot be memory-mapped; loading it into memory instead (dump it uncompressed to map it)",
+                    path.display(),
+                    opened.header.method
+                ),
             );
             return load(path);
         }

@@ -6,7 +6,6 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use twox_hash::XxHash3_64;
 
 use crate::compress::{Compressor, lookup};
@@ -245,21 +244,19 @@ impl<'a> Opened<'a> {
             buf.resize(self.chunk_raw_len(block, i), 0);
             raw.push(buf);
         }
-        raw.par_iter_mut()
-            .enumerate()
-            .try_for_each_init(Vec::new, |stage, (k, buf)| {
-                let i = first + k;
-                if let (None, Source::File(_)) = (&self.compressor, self.source) {
-                    // Straight into the chunk's buffer.
-                    let at = block.offset + block.chunk_starts[i];
-                    self.source
-                        .read_at(at, buf)
-                        .map_err(|e| io_err(self.path, "reading", e))?;
-                    return self.check(id, block, i, buf);
-                }
-                let stored = self.stored_chunk(id, block, i, stage)?;
-                self.unpack_chunk(id, i, stored, buf)
-            })?;
+        crate::par::try_each_mut(&mut raw, 1, |stage, k, buf| {
+            let i = first + k;
+            if let (None, Source::File(_)) = (&self.compressor, self.source) {
+                // Straight into the chunk's buffer.
+                let at = block.offset + block.chunk_starts[i];
+                self.source
+                    .read_at(at, buf)
+                    .map_err(|e| io_err(self.path, "reading", e))?;
+                return self.check(id, block, i, buf);
+            }
+            let stored = self.stored_chunk(id, block, i, stage)?;
+            self.unpack_chunk(id, i, stored, buf)
+        })?;
         out.extend(raw);
         Ok(())
     }
@@ -274,16 +271,14 @@ impl<'a> Opened<'a> {
         let chunks = dst.len().div_ceil(chunk);
         // A few jobs per core: enough to even out the load, few enough that
         // the staging buffers are not allocated over and over.
-        let min_len = chunks.div_ceil(rayon::current_num_threads().max(1) * 4);
-        dst.par_chunks_mut(chunk)
-            .with_min_len(min_len.max(1))
-            .enumerate()
-            .try_for_each_init(Vec::new, |stage, (k, out)| {
-                let i = first + k;
-                debug_assert_eq!(out.len(), self.chunk_raw_len(block, i));
-                let stored = self.stored_chunk(id, block, i, stage)?;
-                self.unpack_chunk(id, i, stored, out)
-            })
+        let min_len = chunks.div_ceil(crate::par::threads() * 4);
+        let mut parts: Vec<&mut [u8]> = dst.chunks_mut(chunk).collect();
+        crate::par::try_each_mut(&mut parts, min_len, |stage, k, out| {
+            let i = first + k;
+            debug_assert_eq!(out.len(), self.chunk_raw_len(block, i));
+            let stored = self.stored_chunk(id, block, i, stage)?;
+            self.unpack_chunk(id, i, stored, out)
+        })
     }
 
     /// Reads a whole block into a new vector of `A`s, whose type the caller
@@ -321,7 +316,7 @@ impl<'a> Opened<'a> {
             return Ok(v);
         }
         let chunk = self.header.chunk_size as usize;
-        let step = rayon::current_num_threads().max(1) * 2;
+        let step = crate::par::threads() * 2;
         let mut v: Vec<A> = Vec::new();
         let mut i = 0;
         while i < block.chunks.len() {
@@ -347,7 +342,7 @@ impl<'a> Opened<'a> {
         self.read_block(u32::MAX, &self.structure)?;
         let mut bufs = Vec::new();
         let mut spare = Vec::new();
-        let step = rayon::current_num_threads().max(1) * 2;
+        let step = crate::par::threads() * 2;
         for (id, block) in self.blocks.iter().enumerate() {
             let mut i = 0;
             while i < block.chunks.len() {

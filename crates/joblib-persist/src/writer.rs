@@ -11,6 +11,7 @@ use twox_hash::XxHash3_64;
 
 use crate::compress::Compressor;
 use crate::format::{ALIGN, BlockEntry, ChunkEntry, Dtype};
+use crate::par::Wait;
 use crate::sink::Sink;
 
 /// Zero bytes used for alignment padding.
@@ -65,7 +66,7 @@ impl<S: Sink> BlockWriter<S> {
     ) -> Self {
         let (tx, rx) = channel();
         // Two chunks per core keep every core busy while others are written.
-        let max_in_flight = rayon::current_num_threads().max(1) * 2;
+        let max_in_flight = crate::par::threads() * 2;
         BlockWriter {
             out,
             pos: 0,
@@ -226,7 +227,7 @@ impl<S: Sink> BlockWriter<S> {
         let compressor = self.compressor.clone();
         let level = self.level;
         let packed = self.packed_buffer();
-        rayon::spawn(move || {
+        crate::par::spawn(move || {
             let done = Self::job(compressor.as_deref(), level, raw, packed);
             // The receiver lives as long as the writer, which waits for every job.
             let _ = tx.send((seq, done));
@@ -268,10 +269,10 @@ impl<S: Sink> BlockWriter<S> {
                 Err(TryRecvError::Disconnected) => return Err(lost()),
                 Err(TryRecvError::Empty) => {}
             }
-            match rayon::yield_now() {
-                None => return self.rx.recv().map_err(|_| lost()),
-                Some(rayon::Yield::Executed) => {}
-                Some(rayon::Yield::Idle) => std::thread::sleep(Duration::from_micros(20)),
+            match crate::par::yield_now() {
+                Wait::Block => return self.rx.recv().map_err(|_| lost()),
+                Wait::Ran => {}
+                Wait::Idle => std::thread::sleep(Duration::from_micros(20)),
             }
         }
     }

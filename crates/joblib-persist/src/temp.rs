@@ -1,0 +1,199 @@
+//! Temporary files of [`dump`](crate::dump), named after their writer so a
+//! later write can tell a dead writer's leftovers from a live writer's work.
+//!
+//! A dump writes to `.jbl-<pid>-<start>-<n>.tmp` in the target's directory
+//! and renames it over the target when complete. `<pid>` is the writing
+//! process's id, `<start>` its start time (in clock ticks since boot, from
+//! `/proc/<pid>/stat` on Linux) and `<n>` a counter within the process. A
+//! process killed mid-dump leaves its temporary behind; the next dump into
+//! that directory (or a call to [`sweep_dead`]) removes it, because no
+//! process with that pid *and* that start time is alive. A pid reused by
+//! another process has another start time, so the pair is never mistaken
+//! for a live writer, and a live writer's temporary is never removed.
+//!
+//! Where the start time of a process cannot be read (systems without
+//! `/proc`), temporaries are named with start `0` and never removed: a
+//! leftover is better than a live writer's file deleted.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const PREFIX: &str = ".jbl-";
+const SUFFIX: &str = ".tmp";
+
+/// A temporary file being written, removed on drop unless persisted.
+pub(crate) struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl TempFile {
+    /// Creates a new temporary file in `dir`, named after this process.
+    pub(crate) fn create_in(dir: &Path) -> io::Result<(TempFile, File)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let pid = std::process::id();
+        let start = own_start_time().unwrap_or(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("{PREFIX}{pid}-{start}-{n}{SUFFIX}"));
+            // `create_new` gives an ordinary file (0666 less the umask) and
+            // never opens a file someone else made under that name.
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((TempFile { path: Some(path) }, file)),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Renames the temporary file over `target`.
+    pub(crate) fn persist(mut self, target: &Path) -> io::Result<()> {
+        let Some(path) = self.path.take() else {
+            return Err(io::Error::other("temporary file already persisted"));
+        };
+        std::fs::rename(&path, target).inspect_err(|_| {
+            let _ = std::fs::remove_file(&path);
+        })
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The writer a temporary file name records, if it is one of ours.
+fn writer_of(name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let mut parts = rest.split('-');
+    let pid = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    parts.next()?.parse::<u64>().ok()?;
+    parts.next().is_none().then_some((pid, start))
+}
+
+/// Whether `name` (a file name, not a path) is a temporary file of `dump`
+/// whose writer has died: the process that created it is gone, or its pid
+/// now belongs to a process started at another time.
+///
+/// Always `false` for other names, for the temporaries of live processes,
+/// and where process start times cannot be read.
+pub fn is_dead_writers(name: &str) -> bool {
+    match writer_of(name) {
+        Some((_, 0)) | None => false,
+        Some((pid, start)) => match start_time(pid) {
+            Ok(Some(now)) => now != start,
+            Ok(None) => true,
+            // Unreadable for another reason (permissions): assume alive.
+            Err(_) => false,
+        },
+    }
+}
+
+/// Removes the temporary files that dead writers of `dump` left in `dir`
+/// (see [`is_dead_writers`]) and returns how many were removed.
+///
+/// `dump` calls this for the directory it writes to, so leftovers of a
+/// crash disappear at the next write there; a cache or any other program
+/// that dumps into its own directories can call it too. Files of live
+/// writers and files that are not `dump`'s temporaries are never touched.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// // A temporary of pid 1 (init) stamped with a start time it never had.
+/// let stale = dir.path().join(".jbl-1-999999999999-0.tmp");
+/// std::fs::write(&stale, b"half a dump")?;
+/// # if cfg!(target_os = "linux") {
+/// assert_eq!(joblib_persist::temp::sweep_dead(dir.path())?, 1);
+/// assert!(!stale.exists());
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn sweep_dead(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_dead_writers(name) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Another sweeper was faster.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// This process's start time, read once.
+fn own_start_time() -> Option<u64> {
+    static START: OnceLock<Option<u64>> = OnceLock::new();
+    *START.get_or_init(|| start_time(std::process::id()).ok().flatten())
+}
+
+/// The start time of process `pid` in clock ticks since boot: `Ok(None)`
+/// when no such process exists, an error when it cannot be told.
+#[cfg(target_os = "linux")]
+fn start_time(pid: u32) -> io::Result<Option<u64>> {
+    let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // The command name (field 2) is in parentheses and may hold spaces or
+    // parentheses itself: fields are counted from the last ')'. Start time
+    // is field 22, the 20th after the name.
+    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/<pid>/stat");
+    let after = stat.rsplit_once(')').ok_or_else(bad)?.1;
+    let field = after.split_whitespace().nth(19).ok_or_else(bad)?;
+    field.parse().map(Some).map_err(|_| bad())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_time(_pid: u32) -> io::Result<Option<u64>> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "process start times are only read on Linux",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_record_their_writer() {
+        assert_eq!(writer_of(".jbl-42-1234-7.tmp"), Some((42, 1234)));
+        assert_eq!(writer_of(".jbl-abc123.tmp"), None);
+        assert_eq!(writer_of(".jbl-42-1234-7-8.tmp"), None);
+        assert_eq!(writer_of("data.jbl"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn own_temporaries_are_alive_and_a_stale_stamp_is_dead() {
+        let pid = std::process::id();
+        let start = own_start_time().unwrap();
+        assert!(start > 0);
+        assert!(!is_dead_writers(&format!(".jbl-{pid}-{start}-0.tmp")));
+        assert!(is_dead_writers(&format!(".jbl-{pid}-{}-0.tmp", start + 1)));
+        // Unknown start times are never judged.
+        assert!(!is_dead_writers(&format!(".jbl-{pid}-0-0.tmp")));
+    }
+
+    #[test]
+    fn a_dropped_temporary_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, _file) = TempFile::create_in(dir.path()).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(tmp);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}
