@@ -59,10 +59,12 @@
 //!
 //! - `blake3`: `Algorithm::Blake3` (see [`Algorithm`]), 32-byte cryptographic digests for
 //!   caches whose keys an adversary may choose.
-//! - `ndarray` (default): `ndarray` 0.16 arrays are hashed straight from
+//! - `ndarray` (default): `ndarray` 0.17 arrays are hashed straight from
 //!   their memory, several times faster, with the same digests as their
 //!   `Serialize` gives. This needs one type-id checked cast, the crate's only
 //!   `unsafe` code; without the feature arrays go element by element.
+//!   Arrays of another ndarray version hash through their `Serialize`
+//!   (same digests, slower).
 
 #[cfg(feature = "ndarray")]
 mod array;

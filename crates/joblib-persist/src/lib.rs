@@ -68,6 +68,15 @@
 //! [`load_from_reader`] reads from any `Read` (it buffers the stream).
 //!
 //! The format is specified in `docs/format.md`.
+//!
+//! # ndarray versions
+//!
+//! Arrays are supported for **ndarray 0.17** (what `cargo add ndarray`
+//! picks), with its `serde` feature, which this crate turns on. Array types
+//! of another ndarray version are different types to Rust and do not
+//! implement the traits this crate needs. To be sure of using the same
+//! version, use the re-export [`ndarray`](crate::ndarray) (feature
+//! `ndarray`), or `joblib::ndarray` from the facade.
 
 mod compress;
 mod de;
@@ -102,4 +111,8 @@ pub use load::{load, load_from_reader, verify};
 pub use mmap::{MmapMode, load_mmap};
 #[cfg(feature = "ndarray")]
 pub use mmap_array::MmapArray;
+/// The `ndarray` crate this crate's array support is built for (0.17),
+/// with its `serde` feature on.
+#[cfg(feature = "ndarray")]
+pub use ndarray;
 pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_MIN_BLOCK, DumpOptions};

@@ -407,3 +407,22 @@ fn dump_refuses_values_nested_deeper_than_load_accepts() {
     }
     assert!(joblib_persist::dump_to_writer(&w, Vec::new()).is_err());
 }
+
+/// The re-exported ndarray is the one a user gets from `cargo add ndarray`
+/// (0.17): its arrays are the very types this crate dumps, loads and maps.
+#[test]
+fn the_reexported_ndarray_is_the_supported_version() {
+    use joblib_persist::ndarray as nd;
+    let a: nd::Array2<f32> = nd::Array2::from_shape_fn((40, 7), |(i, j)| (i * 7 + j) as f32);
+    // Same type as the dev-dependency's (ndarray 0.17 from the workspace).
+    let same: Array2<f32> = a.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jbl");
+    dump(&same, &path).unwrap();
+    let back: nd::Array2<f32> = load(&path).unwrap();
+    assert_eq!(back, a);
+    let mapped: joblib_persist::MmapArray<f32, nd::Ix2> =
+        joblib_persist::load_mmap(&path, joblib_persist::MmapMode::ReadOnly).unwrap();
+    assert!(mapped.is_mapped());
+    assert_eq!(mapped.view(), a.view());
+}

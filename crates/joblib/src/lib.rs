@@ -133,6 +133,8 @@ pub use joblib_hash as hash;
 pub use joblib_memory as memory;
 pub use joblib_parallel as parallel;
 pub use joblib_persist as persist;
+/// The `ndarray` crate (0.17, with `serde`) that joblib's array support is built for.
+pub use joblib_persist::ndarray;
 
 /// The digest of a value; see [`joblib_hash::hash`].
 pub use joblib_hash::hash;
