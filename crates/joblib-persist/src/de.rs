@@ -16,7 +16,20 @@ use crate::owned;
 use crate::ser::{EXT_BYTES, EXT_I128, EXT_RUN, EXT_SOME_NIL, EXT_U128};
 use crate::source::Opened;
 
+mod describe;
+
 type Result<T> = std::result::Result<T, Inner>;
+
+/// The fields ndarray's arrays (and `MmapArray`) deserialize.
+const ARRAY_FIELDS: [&str; 3] = ["v", "dim", "data"];
+
+/// One step of the path from the top of the value to where a load failed.
+enum Seg {
+    /// A struct field, a map key or an enum variant.
+    Key(String),
+    /// An element of a sequence.
+    Index(usize),
+}
 
 fn bad(what: impl Into<String>) -> Inner {
     Inner::Corrupt(what.into())
@@ -101,6 +114,8 @@ pub(crate) struct De<'de, 'f> {
     used: Vec<bool>,
     /// Whether `MmapArray` data may be handed out as block references.
     pub(crate) mmap: bool,
+    /// Where the value being deserialized lies in the requested type.
+    path: Vec<Seg>,
     /// How many blocks went through the owned path, for the tests.
     #[cfg(test)]
     owned_reads: usize,
@@ -115,6 +130,7 @@ impl<'de, 'f> De<'de, 'f> {
             file,
             used: vec![false; file.blocks.len()],
             mmap: false,
+            path: Vec::new(),
             #[cfg(test)]
             owned_reads: 0,
         }
@@ -225,6 +241,116 @@ impl<'de, 'f> De<'de, 'f> {
         Ok(())
     }
 
+    /// The path to the value being deserialized: `a.b[3].c`.
+    fn path_string(&self) -> String {
+        let mut out = String::new();
+        for seg in &self.path {
+            match seg {
+                Seg::Key(k) if out.is_empty() => out.push_str(k),
+                Seg::Key(k) => {
+                    out.push('.');
+                    out.push_str(k);
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            }
+        }
+        out
+    }
+
+    /// The string at the current position, if the next token is one
+    /// (nothing consumed): a field name or variant name, for the path.
+    fn peek_name(&mut self) -> String {
+        let save = self.pos;
+        let name = match self.next() {
+            Ok(Tok::Str(s)) => String::from_utf8_lossy(s).into_owned(),
+            Ok(Tok::U(u)) => u.to_string(),
+            Ok(Tok::I(i)) => i.to_string(),
+            _ => "?".into(),
+        };
+        self.pos = save;
+        name
+    }
+
+    /// Deserializes with `seg` appended to the path.
+    fn within<T>(&mut self, seg: Seg, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        self.path.push(seg);
+        let r = f(self);
+        self.path.pop();
+        r
+    }
+
+    /// Gives a type mismatch raised by the value starting at `start` its
+    /// place and a description of what the file holds there. `array` says
+    /// the type asked for an ndarray array there: a mismatch in one of the
+    /// array's own fields (`v`, `dim`, `data`) is then reported for the
+    /// array, and ndarray's field names never reach the user.
+    fn locate(&self, e: Inner, start: usize, array: bool) -> Inner {
+        match e {
+            Inner::Message(message) => {
+                let found = describe::describe(self.input, start, self.file);
+                let message = match &found {
+                    Some(f) if array && !f.array => {
+                        "the type asks for an ndarray array here".to_string()
+                    }
+                    _ => message,
+                };
+                Inner::Located {
+                    field: self.path_string(),
+                    found: found.map(|f| f.text),
+                    message,
+                }
+            }
+            Inner::Located {
+                field,
+                found,
+                message,
+            } if array => {
+                let here = self.path_string();
+                let part = field
+                    .strip_prefix(here.as_str())
+                    .map(|p| p.strip_prefix('.').unwrap_or(p));
+                match part {
+                    Some(p) if ARRAY_FIELDS.iter().any(|f| p.starts_with(f)) => {
+                        let found = describe::describe(self.input, start, self.file)
+                            .map(|f| f.text)
+                            .or(found);
+                        Inner::Located {
+                            field: here,
+                            found,
+                            message,
+                        }
+                    }
+                    _ => Inner::Located {
+                        field,
+                        found,
+                        message,
+                    },
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Reads a float, refusing the other width: a stored f32 is not
+    /// silently widened, nor an f64 silently rounded.
+    fn float<V: Visitor<'de>>(&mut self, want: Dtype, visitor: V) -> Result<V::Value> {
+        let start = self.pos;
+        let tok = self.next()?;
+        let stored = match tok {
+            Tok::F32(_) => Dtype::F32,
+            Tok::F64(_) => Dtype::F64,
+            other => {
+                let r = self.visit_tok(other, visitor);
+                return r.map_err(|e| self.locate(e, start, false));
+            }
+        };
+        if stored != want {
+            let e = Inner::Message(mismatch(stored, want));
+            return Err(self.locate(e, start, false));
+        }
+        self.visit_tok(tok, visitor)
+    }
+
     /// Marks block `id` (from an ext payload) as used and returns it.
     fn claim(&mut self, payload: &[u8]) -> Result<u32> {
         let b: [u8; 4] = payload
@@ -298,6 +424,7 @@ impl<'de, 'f> De<'de, 'f> {
                     de: self,
                     left: n,
                     run: None,
+                    index: 0,
                 };
                 let value = visitor.visit_seq(&mut seq)?;
                 let done = seq.left == 0 && seq.run.as_ref().is_none_or(|r| r.left == 0);
@@ -312,7 +439,11 @@ impl<'de, 'f> De<'de, 'f> {
             Tok::Map(n) => {
                 self.check_count(n, 2)?;
                 self.enter()?;
-                let mut map = Map { de: self, left: n };
+                let mut map = Map {
+                    de: self,
+                    left: n,
+                    key: String::new(),
+                };
                 let value = visitor.visit_map(&mut map)?;
                 if map.left != 0 {
                     return Err(de::Error::custom(
@@ -445,8 +576,30 @@ impl<'de, 'a, 'f> de::Deserializer<'de> for &'a mut De<'de, 'f> {
     }
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let start = self.pos;
         let tok = self.next()?;
-        self.visit_tok(tok, visitor)
+        let r = self.visit_tok(tok, visitor);
+        r.map_err(|e| self.locate(e, start, false))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        let start = self.pos;
+        let tok = self.next()?;
+        let r = self.visit_tok(tok, visitor);
+        r.map_err(|e| self.locate(e, start, fields == ARRAY_FIELDS))
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.float(Dtype::F32, visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.float(Dtype::F64, visitor)
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -483,20 +636,9 @@ impl<'de, 'a, 'f> de::Deserializer<'de> for &'a mut De<'de, 'f> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        match self.next()? {
-            Tok::Str(s) => {
-                let s =
-                    std::str::from_utf8(s).map_err(|_| bad("a variant name is not valid UTF-8"))?;
-                visitor.visit_enum(de::value::BorrowedStrDeserializer::new(s))
-            }
-            Tok::Map(1) => {
-                self.enter()?;
-                let v = visitor.visit_enum(Enum { de: &mut *self })?;
-                self.depth -= 1;
-                Ok(v)
-            }
-            _ => Err(de::Error::custom("expected an enum variant")),
-        }
+        let start = self.pos;
+        let r = self.enum_value(visitor);
+        r.map_err(|e| self.locate(e, start, false))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
@@ -505,9 +647,41 @@ impl<'de, 'a, 'f> de::Deserializer<'de> for &'a mut De<'de, 'f> {
     }
 
     forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier
     }
+}
+
+impl<'de> De<'de, '_> {
+    fn enum_value<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value> {
+        match self.next()? {
+            Tok::Str(s) => {
+                let s =
+                    std::str::from_utf8(s).map_err(|_| bad("a variant name is not valid UTF-8"))?;
+                visitor.visit_enum(de::value::BorrowedStrDeserializer::new(s))
+            }
+            Tok::Map(1) => {
+                self.enter()?;
+                let variant = self.peek_name();
+                let v = visitor.visit_enum(Enum {
+                    de: &mut *self,
+                    variant,
+                })?;
+                self.depth -= 1;
+                Ok(v)
+            }
+            _ => Err(de::Error::custom("expected an enum variant")),
+        }
+    }
+}
+
+/// The message for elements of one type asked for as another.
+fn mismatch(stored: Dtype, want: Dtype) -> String {
+    format!(
+        "{} elements cannot be loaded as {} (element types are never converted)",
+        stored.name(),
+        want.name()
+    )
 }
 
 /// A run of primitives being read from its block.
@@ -591,6 +765,8 @@ struct Seq<'a, 'de, 'f> {
     de: &'a mut De<'de, 'f>,
     left: u32,
     run: Option<Run>,
+    /// The index of the next element, for error paths.
+    index: usize,
 }
 
 impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
@@ -602,6 +778,7 @@ impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
             && run.left > 0
         {
             run.left -= 1;
+            self.index += 1;
             return seed
                 .deserialize(Elem {
                     run,
@@ -637,6 +814,7 @@ impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
                     continue;
                 }
                 run.left -= 1;
+                self.index += 1;
                 let run = self.run.insert(run);
                 return seed
                     .deserialize(Elem {
@@ -646,10 +824,14 @@ impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
                     .map(Some);
             }
             self.de.pos = save;
-            if let Some(v) = self.de.owned_seed::<T>()? {
-                return Ok(Some(v));
-            }
-            return seed.deserialize(&mut *self.de).map(Some);
+            let index = self.index;
+            self.index += 1;
+            return self.de.within(Seg::Index(index), |de| {
+                if let Some(v) = de.owned_seed::<T>()? {
+                    return Ok(Some(v));
+                }
+                seed.deserialize(de).map(Some)
+            });
         }
     }
 
@@ -662,7 +844,7 @@ impl<'de> SeqAccess<'de> for Seq<'_, 'de, '_> {
 }
 
 /// `deserialize_<t>` methods of [`Elem`] that read the element directly when
-/// the block holds `<t>`, and dispatch through `deserialize_any` otherwise.
+/// the block holds `<t>`, and refuse otherwise: elements are never converted.
 macro_rules! direct {
     ($($method:ident $dtype:ident $visit:ident $t:ty),*) => {$(
         #[inline(always)]
@@ -670,7 +852,7 @@ macro_rules! direct {
             if self.run.dtype == Dtype::$dtype {
                 visitor.$visit(<$t>::from_le_bytes(self.run.bytes(self.file)?))
             } else {
-                self.deserialize_any(visitor)
+                Err(Inner::Message(mismatch(self.run.dtype, Dtype::$dtype)))
             }
         }
     )*};
@@ -743,6 +925,8 @@ impl<'de> de::Deserializer<'de> for Elem<'_, '_> {
 struct Map<'a, 'de, 'f> {
     de: &'a mut De<'de, 'f>,
     left: u32,
+    /// The last key read, for error paths.
+    key: String,
 }
 
 impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
@@ -753,14 +937,29 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
             return Ok(None);
         }
         self.left -= 1;
+        self.key = self.de.peek_name();
+        // A name is handed over as is: a key the type does not know is the
+        // map's mismatch, reported for the map, not for the key.
+        let save = self.de.pos;
+        if let Ok(Tok::Str(s)) = self.de.next()
+            && let Ok(s) = std::str::from_utf8(s)
+        {
+            return seed
+                .deserialize(de::value::BorrowedStrDeserializer::new(s))
+                .map(Some);
+        }
+        self.de.pos = save;
         seed.deserialize(&mut *self.de).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        if let Some(v) = self.de.owned_seed::<V>()? {
-            return Ok(v);
-        }
-        seed.deserialize(&mut *self.de)
+        let key = std::mem::take(&mut self.key);
+        self.de.within(Seg::Key(key), |de| {
+            if let Some(v) = de.owned_seed::<V>()? {
+                return Ok(v);
+            }
+            seed.deserialize(de)
+        })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -770,6 +969,8 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
 
 struct Enum<'a, 'de, 'f> {
     de: &'a mut De<'de, 'f>,
+    /// The variant's name, for error paths.
+    variant: String,
 }
 
 impl<'de, 'a, 'f> EnumAccess<'de> for Enum<'a, 'de, 'f> {
@@ -790,14 +991,18 @@ impl<'de> VariantAccess<'de> for Enum<'_, 'de, '_> {
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
-        if let Some(v) = self.de.owned_seed::<T>()? {
-            return Ok(v);
-        }
-        seed.deserialize(self.de)
+        self.de.within(Seg::Key(self.variant), |de| {
+            if let Some(v) = de.owned_seed::<T>()? {
+                return Ok(v);
+            }
+            seed.deserialize(de)
+        })
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
-        de::Deserializer::deserialize_any(self.de, visitor)
+        self.de.within(Seg::Key(self.variant), |de| {
+            de::Deserializer::deserialize_any(de, visitor)
+        })
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -805,7 +1010,9 @@ impl<'de> VariantAccess<'de> for Enum<'_, 'de, '_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        de::Deserializer::deserialize_any(self.de, visitor)
+        self.de.within(Seg::Key(self.variant), |de| {
+            de::Deserializer::deserialize_any(de, visitor)
+        })
     }
 }
 

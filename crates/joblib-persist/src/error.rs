@@ -94,11 +94,22 @@ pub enum Error {
         message: String,
     },
     /// The file is intact but does not hold a value of the requested type.
-    #[error("{}: the stored value does not match the requested type: {message}", path.display())]
+    ///
+    /// Element types are never converted: an array of `f32` loaded as an
+    /// array of `f64` is this error, not a widened copy.
+    #[error("{}: cannot load {}: {message}{}", path.display(), at_field(field), holds(found))]
     Deserialize {
         /// The file involved.
         path: PathBuf,
-        /// The message of the `Deserialize` implementation.
+        /// Where in the requested type the mismatch is, as a path of field
+        /// names, variant names and `[index]`es (`model.layers[2].weights`);
+        /// empty for the value as a whole.
+        field: String,
+        /// What the file holds there, for example "an array of shape
+        /// [40, 7] with f32 elements" or "a struct with fields `a`, `b`";
+        /// `None` when it could not be told.
+        found: Option<String>,
+        /// What does not match.
         message: String,
     },
     /// A compressor name given to `register_compressor` is invalid or already
@@ -115,6 +126,21 @@ pub enum Error {
     Options(String),
 }
 
+fn at_field(field: &str) -> String {
+    if field.is_empty() {
+        "the value".into()
+    } else {
+        format!("field `{field}`")
+    }
+}
+
+fn holds(found: &Option<String>) -> String {
+    found
+        .as_ref()
+        .map(|f| format!("; the file holds {f} there"))
+        .unwrap_or_default()
+}
+
 /// The error type of the serde (de)serializers inside the crate; it is turned
 /// into [`Error`] with the path once the operation ends.
 #[derive(Debug)]
@@ -125,6 +151,12 @@ pub(crate) enum Inner {
     Message(String),
     /// A structural problem in the file, found while deserializing.
     Corrupt(String),
+    /// A type mismatch, with where it happened and what the file holds there.
+    Located {
+        field: String,
+        found: Option<String>,
+        message: String,
+    },
 }
 
 impl Display for Inner {
@@ -132,6 +164,7 @@ impl Display for Inner {
         match self {
             Inner::Full(e) => e.fmt(f),
             Inner::Message(m) | Inner::Corrupt(m) => f.write_str(m),
+            Inner::Located { message, .. } => f.write_str(message),
         }
     }
 }
@@ -161,10 +194,12 @@ impl Inner {
     pub(crate) fn into_ser(self, path: &std::path::Path) -> Error {
         match self {
             Inner::Full(e) => *e,
-            Inner::Message(message) | Inner::Corrupt(message) => Error::Serialize {
-                path: path.to_path_buf(),
-                message,
-            },
+            Inner::Message(message) | Inner::Corrupt(message) | Inner::Located { message, .. } => {
+                Error::Serialize {
+                    path: path.to_path_buf(),
+                    message,
+                }
+            }
         }
     }
 
@@ -174,6 +209,18 @@ impl Inner {
             Inner::Full(e) => *e,
             Inner::Message(message) => Error::Deserialize {
                 path: path.to_path_buf(),
+                field: String::new(),
+                found: None,
+                message,
+            },
+            Inner::Located {
+                field,
+                found,
+                message,
+            } => Error::Deserialize {
+                path: path.to_path_buf(),
+                field,
+                found,
                 message,
             },
             Inner::Corrupt(what) => Error::Corrupt {

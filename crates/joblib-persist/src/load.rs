@@ -18,6 +18,13 @@ use crate::source::{Opened, Source};
 /// [`Error`], never a panic. Loading runs no code from the file: it only
 /// calls `T`'s `Deserialize` implementation, unlike Python's pickle.
 ///
+/// Types must match what was dumped: element types are never converted (an
+/// array of `f32` loaded as `Array2<f64>` is an error, not a widened copy),
+/// and a mismatch is an [`Error::Deserialize`] naming the field's path in
+/// `T` (`model.layers[2].weights`) and what the file holds there ("an array
+/// of shape [40, 7] with f32 elements", "a struct or map with fields `a`,
+/// `b`").
+///
 /// Memory: the value plus a few chunks per core. A `Vec` of numbers or an
 /// `ndarray` array (at the top level, in a struct, a sequence or an enum
 /// variant) is read from an uncompressed file straight into the vector

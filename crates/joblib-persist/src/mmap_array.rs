@@ -10,6 +10,7 @@ use serde::{Serialize, Serializer};
 
 use crate::de::MMAP_DATA;
 use crate::element::Element;
+use crate::format::Dtype;
 use crate::mmap::current_mapping;
 use crate::view::Region;
 
@@ -222,8 +223,12 @@ fn build<A: Element, D: Dimension, E: de::Error>(
             .map_err(|e| E::custom(format!("the array's data does not fit its shape: {e}"))),
         Data::Block { offset, len, dtype } => {
             if dtype != u64::from(A::DTYPE.code()) {
+                let stored = u8::try_from(dtype)
+                    .ok()
+                    .and_then(Dtype::from_code)
+                    .map_or("unknown", Dtype::name);
                 return Err(E::custom(format!(
-                    "the stored array does not hold {} elements",
+                    "{stored} elements cannot be mapped as {} (element types are never converted)",
                     A::DTYPE.name()
                 )));
             }
