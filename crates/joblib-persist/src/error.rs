@@ -112,6 +112,28 @@ pub enum Error {
         /// What does not match.
         message: String,
     },
+    /// [`load_mmap_strict`](crate::load_mmap_strict) was given a compressed
+    /// file, which cannot be memory-mapped.
+    #[error("{}: compressed with {method}, so it cannot be memory-mapped (dump it uncompressed, or use load_mmap to load it into memory)", path.display())]
+    NotMappable {
+        /// The file involved.
+        path: PathBuf,
+        /// Its compression method.
+        method: String,
+    },
+    /// The file is already memory-mapped in a way that conflicts with the
+    /// requested mapping: a read-write mapping must be the only mapping of
+    /// its file, in this process or any other (an advisory lock held while
+    /// the mapping lives), so that no two hold aliasing data.
+    #[error("{}: cannot map it {mode:?}: {reason}", path.display())]
+    MappingConflict {
+        /// The file involved.
+        path: PathBuf,
+        /// The mode that was refused.
+        mode: crate::MmapMode,
+        /// Why, for example that it is mapped read-write elsewhere.
+        reason: String,
+    },
     /// A compressor name given to `register_compressor` is invalid or already
     /// taken (and registration was not forced).
     #[error("cannot register compressor {name:?}: {reason}")]

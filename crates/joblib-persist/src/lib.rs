@@ -108,7 +108,7 @@ pub use error::Error;
 pub use format::{Dtype, FORMAT_VERSION};
 pub use inspect::{BlockInfo, FileInfo, inspect};
 pub use load::{load, load_from_reader, verify};
-pub use mmap::{MmapMode, load_mmap};
+pub use mmap::{MmapMode, load_mmap, load_mmap_strict};
 #[cfg(feature = "ndarray")]
 pub use mmap_array::MmapArray;
 /// The `ndarray` crate this crate's array support is built for (0.17),

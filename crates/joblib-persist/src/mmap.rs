@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, io_err};
 use crate::load::{deserialize, load};
 use crate::source::{Opened, Source};
-use crate::view::Mapping;
+use crate::view::{LockError, Mapping};
 
 /// How [`load_mmap`] maps the file, as numpy's and joblib's `mmap_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +22,14 @@ pub enum MmapMode {
     /// `"r+"`: views are writable and writes go to the file. The block
     /// checksums then no longer match: [`load`] and [`verify`](crate::verify)
     /// will report the changed blocks.
+    ///
+    /// Exclusive: while the values of a read-write load hold views, the
+    /// file is locked (an advisory `flock` on Unix), and any other
+    /// `load_mmap` of it, in this process or another, fails with
+    /// [`Error::MappingConflict`], as does a read-write load while other
+    /// mappings of the file live. Two writable views of the same bytes can
+    /// thus never exist. Where files cannot be locked (non-Unix targets,
+    /// some network file systems) read-write loads are refused.
     ReadWrite,
     /// `"c"`: views are writable, writes stay in memory (copy on write).
     CopyOnWrite,
@@ -59,8 +67,20 @@ impl Drop for Installed {
 /// blocks are **not** read (that would defeat the mapping). Call
 /// [`verify`](crate::verify) to check them too.
 ///
-/// A compressed file cannot be mapped: it is then loaded as by [`load`],
-/// with a `tracing` warning, and every `MmapArray` owns its data.
+/// A compressed file cannot be mapped: as in joblib, it is then loaded as
+/// by [`load`] and every `MmapArray` owns its data, with a warning (a
+/// `tracing` event when a subscriber is installed, otherwise one line on
+/// stderr, once per process). [`load_mmap_strict`] makes it an error.
+///
+/// # The file must not change while mapped
+///
+/// Views read the file's pages directly: the file must not be modified or
+/// truncated by anyone else (another program, or a write through another
+/// handle) while values loaded from it hold views, or they may see
+/// changing data or crash the process. `dump` never modifies a file in
+/// place (it writes a new file and renames it over the old one), so
+/// dumping over a mapped file is safe. Mappings made by `load_mmap` guard
+/// against each other: see [`MmapMode::ReadWrite`].
 ///
 /// On big-endian targets every array is loaded as a copy.
 ///
@@ -79,7 +99,38 @@ impl Drop for Installed {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn load_mmap<T: DeserializeOwned>(path: impl AsRef<Path>, mode: MmapMode) -> Result<T, Error> {
-    let path = path.as_ref();
+    map_and_load(path.as_ref(), mode, false)
+}
+
+/// As [`load_mmap`], but a compressed file, which cannot be mapped, is
+/// [`Error::NotMappable`] instead of a load into memory with a warning: for
+/// programs that rely on the arrays being mapped (memory use, writes that
+/// must reach the file).
+///
+/// ```
+/// # #[cfg(feature = "lz4")] {
+/// use joblib_persist::{DumpOptions, Compression, Error, MmapMode};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("packed.jbl");
+/// DumpOptions::new().compress(Compression::Lz4).dump(&vec![1.0f64; 1000], &path)?;
+/// let err = joblib_persist::load_mmap_strict::<Vec<f64>>(&path, MmapMode::ReadOnly).unwrap_err();
+/// assert!(matches!(err, Error::NotMappable { .. }));
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn load_mmap_strict<T: DeserializeOwned>(
+    path: impl AsRef<Path>,
+    mode: MmapMode,
+) -> Result<T, Error> {
+    map_and_load(path.as_ref(), mode, true)
+}
+
+fn map_and_load<T: DeserializeOwned>(
+    path: &Path,
+    mode: MmapMode,
+    strict: bool,
+) -> Result<T, Error> {
     #[cfg(feature = "tracing")]
     let _span = tracing::debug_span!("load_mmap", path = %path.display(), ?mode).entered();
     let file = match mode {
@@ -90,6 +141,12 @@ pub fn load_mmap<T: DeserializeOwned>(path: impl AsRef<Path>, mode: MmapMode) ->
     {
         let opened = Opened::open(path, Source::File(&file))?;
         if opened.compressor.is_some() {
+            if strict {
+                return Err(Error::NotMappable {
+                    path: path.to_path_buf(),
+                    method: opened.header.method.clone(),
+                });
+            }
             crate::warn::warn(
                 "load_mmap of a compressed file",
                 &format!(
@@ -101,17 +158,46 @@ pub fn load_mmap<T: DeserializeOwned>(path: impl AsRef<Path>, mode: MmapMode) ->
             return load(path);
         }
     }
-    // The file must not be modified by others while mapped (see `view.rs`).
+    // The file must not be modified by others while mapped (see `view.rs`);
+    // the lock keeps other mappings made by this library from doing so.
+    lock(path, &file, mode)?;
     let mapping = match mode {
         MmapMode::ReadOnly => map_ro(&file).map(Mapping::read_only),
         MmapMode::ReadWrite => map_rw(&file).map(Mapping::writable),
         MmapMode::CopyOnWrite => map_cow(&file).map(Mapping::writable),
     }
     .map_err(|e| io_err(path, "memory-mapping", e))?;
-    let mapping = Arc::new(mapping);
+    let mapping = Arc::new(mapping.holding(file));
     let _installed = Installed(CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(&mapping))));
     let opened = Opened::open(path, Source::Bytes(mapping.bytes()))?;
     deserialize(&opened, cfg!(target_endian = "little"))
+}
+
+/// Locks `file` for a mapping in `mode`: exclusively for read-write,
+/// shared otherwise.
+fn lock(path: &Path, file: &File, mode: MmapMode) -> Result<(), Error> {
+    let exclusive = mode == MmapMode::ReadWrite;
+    let conflict = |reason: String| Error::MappingConflict {
+        path: path.to_path_buf(),
+        mode,
+        reason,
+    };
+    match crate::view::lock(file, exclusive) {
+        Ok(()) => Ok(()),
+        Err(LockError::Busy) if exclusive => Err(conflict(
+            "it is already memory-mapped (in this or another process), and a read-write mapping must be its file's only one; drop the other loaded values first".into(),
+        )),
+        Err(LockError::Busy) => Err(conflict(
+            "it is memory-mapped read-write (in this or another process); drop that value first".into(),
+        )),
+        Err(LockError::Unsupported(e)) if exclusive => Err(conflict(format!(
+            "a read-write mapping must lock the file, and it cannot be locked here ({e})"
+        ))),
+        // Read-only and copy-on-write views are still safe from other
+        // mappings of this library where locks are unavailable, as long as
+        // no read-write mapping exists, and those cannot be made there.
+        Err(LockError::Unsupported(_)) => Ok(()),
+    }
 }
 
 fn map_ro(file: &File) -> std::io::Result<Mmap> {

@@ -7,7 +7,12 @@
 //! handing out `&mut [A]` from a shared mapping sound.
 //!
 //! As with every memory map, the file must not be truncated or modified by
-//! another process while mapped; see `memmap2`'s documentation.
+//! another process while mapped; see `memmap2`'s documentation. Two
+//! mappings of one file made by `load_mmap` cannot break that rule between
+//! them: a read-write mapping holds an exclusive advisory lock (`flock`) on
+//! the file for as long as it lives, and other mappings a shared one, so a
+//! read-write mapping never coexists with another mapping of its file, in
+//! this process or another that uses this library.
 
 // Regions are cut only by `MmapArray`, which needs the `ndarray` feature.
 #![cfg_attr(not(feature = "ndarray"), allow(dead_code))]
@@ -39,6 +44,45 @@ pub(crate) fn map_copy_on_write(file: &std::fs::File) -> std::io::Result<MmapMut
     unsafe { memmap2::MmapOptions::new().map_copy(file) }
 }
 
+/// Why [`lock`] failed.
+pub(crate) enum LockError {
+    /// Another mapping holds a conflicting lock.
+    Busy,
+    /// The file system or platform cannot lock files.
+    Unsupported(std::io::Error),
+}
+
+/// Takes an advisory lock on `file`, exclusive or shared, without waiting.
+/// It lasts until `file` is closed.
+#[cfg(unix)]
+pub(crate) fn lock(file: &std::fs::File, exclusive: bool) -> Result<(), LockError> {
+    use std::os::fd::AsRawFd;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: `flock` only reads its arguments; the descriptor is open for
+    // as long as `file` is borrowed.
+    if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(code) if code == libc::EWOULDBLOCK || code == libc::EAGAIN => Err(LockError::Busy),
+        _ => Err(LockError::Unsupported(e)),
+    }
+}
+
+/// Advisory locks are taken on Unix only.
+#[cfg(not(unix))]
+pub(crate) fn lock(_file: &std::fs::File, _exclusive: bool) -> Result<(), LockError> {
+    Err(LockError::Unsupported(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "advisory file locks are only taken on Unix",
+    )))
+}
+
 /// Keeps the map alive; only its address and length are used.
 enum Keep {
     ReadOnly(#[allow(dead_code)] Mmap),
@@ -52,6 +96,9 @@ pub(crate) struct Mapping {
     writable: bool,
     claimed: Mutex<Vec<(usize, usize)>>,
     keep: Keep,
+    /// The mapped file, open for as long as the mapping lives: it holds the
+    /// advisory lock taken by `load_mmap`.
+    _file: Option<std::fs::File>,
 }
 
 // SAFETY: the mapping is plain memory owned by `keep` for as long as the
@@ -71,6 +118,7 @@ impl Mapping {
             writable: false,
             claimed: Mutex::new(Vec::new()),
             keep: Keep::ReadOnly(map),
+            _file: None,
         }
     }
 
@@ -81,7 +129,14 @@ impl Mapping {
             writable: true,
             claimed: Mutex::new(Vec::new()),
             keep: Keep::Writable(map),
+            _file: None,
         }
+    }
+
+    /// Keeps `file` (and the lock it holds) open as long as the mapping.
+    pub(crate) fn holding(mut self, file: std::fs::File) -> Mapping {
+        self._file = Some(file);
+        self
     }
 
     /// The whole file, for reading the header, index and structure while

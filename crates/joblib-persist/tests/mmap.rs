@@ -167,3 +167,43 @@ fn mapped_blocks_are_checked_by_verify_not_by_the_load() {
         Err(Error::Checksum { .. })
     ));
 }
+
+/// Two read-write mappings of one file would hand out two `&mut` to the
+/// same bytes: the second is refused while the first lives, as is any
+/// mapping next to a read-write one.
+#[cfg(unix)]
+#[test]
+fn a_read_write_mapping_is_exclusive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rw.jbl");
+    dump(&Array2::<f64>::zeros((64, 64)), &path).unwrap();
+
+    let mut first: MmapArray<f64, Ix2> = load_mmap(&path, MmapMode::ReadWrite).unwrap();
+    assert!(first.is_mapped());
+    for mode in [
+        MmapMode::ReadWrite,
+        MmapMode::ReadOnly,
+        MmapMode::CopyOnWrite,
+    ] {
+        let err = load_mmap::<MmapArray<f64, Ix2>>(&path, mode).unwrap_err();
+        assert!(
+            matches!(err, Error::MappingConflict { .. }),
+            "{mode:?}: {err}"
+        );
+        assert!(err.to_string().contains("read-write"), "{err}");
+    }
+    first.view_mut().unwrap()[[1, 1]] = 7.0;
+    drop(first);
+
+    // Once it is gone the file maps again, with the write in it.
+    let second: MmapArray<f64, Ix2> = load_mmap(&path, MmapMode::ReadWrite).unwrap();
+    assert_eq!(second.view()[[1, 1]], 7.0);
+    drop(second);
+
+    // Read-only mappings share the file, and keep a writer out.
+    let a: MmapArray<f64, Ix2> = load_mmap(&path, MmapMode::ReadOnly).unwrap();
+    let b: MmapArray<f64, Ix2> = load_mmap(&path, MmapMode::ReadOnly).unwrap();
+    let err = load_mmap::<MmapArray<f64, Ix2>>(&path, MmapMode::ReadWrite).unwrap_err();
+    assert!(matches!(err, Error::MappingConflict { .. }), "{err}");
+    assert_eq!(a.view(), b.view());
+}
