@@ -4,7 +4,9 @@
 //!   warnings denied, a build of the fuzz crate, and the quickstart example.
 //! - `bench [criterion args]`: the criterion benchmarks, each workload next
 //!   to its baseline.
-//! - `fuzz [target|all] [seconds]`: runs cargo-fuzz targets (nightly).
+//! - `fuzz [--install] [target|all] [seconds]`: runs cargo-fuzz targets
+//!   (nightly), with corpora and build output under `target/fuzz/`; see
+//!   `fuzz/README.md`.
 
 mod report;
 
@@ -42,7 +44,10 @@ commands:
                             the criterion benchmarks (benches/) and the same workloads in
                             Python joblib (pip-installing joblib, numpy and lz4 if needed),
                             written side by side to docs/benchmarks.md
-  fuzz [TARGET|all] [SECS]  run a cargo-fuzz target (default: all, 60 s each); needs nightly";
+  fuzz [--install] [TARGET|all] [SECS]
+                            run a cargo-fuzz target (default: all, 60 s each); needs nightly
+                            and cargo-fuzz (--install installs it into ~/.cargo/bin);
+                            corpora and crashes go to target/fuzz/ (see fuzz/README.md)";
 
 /// The workspace root: the parent of this crate's manifest directory.
 ///
@@ -223,21 +228,55 @@ fn fuzz_targets() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// The arguments of `cargo xtask fuzz`.
+#[derive(Debug, PartialEq)]
+struct FuzzArgs {
+    /// Whether cargo-fuzz may be installed (into ~/.cargo/bin) if missing.
+    install: bool,
+    /// A target name, or "all".
+    which: String,
+    seconds: u64,
+}
+
+impl FuzzArgs {
+    /// `[--install] [TARGET|all] [SECS]`, `--install` anywhere.
+    fn parse(args: &[String]) -> Result<FuzzArgs, String> {
+        let install = args.iter().any(|a| a == "--install");
+        let rest: Vec<&String> = args.iter().filter(|a| *a != "--install").collect();
+        let seconds = match rest.get(1) {
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("seconds must be a whole number, not {s:?}"))?,
+            None => 60,
+        };
+        Ok(FuzzArgs {
+            install,
+            which: rest.first().map_or("all", |s| s.as_str()).to_string(),
+            seconds,
+        })
+    }
+}
+
+/// Where fuzzing writes its build, corpora and crash artifacts: under the
+/// workspace's target/ directory, which git ignores, never into a tracked
+/// folder.
+fn fuzz_dir(root: &Path) -> PathBuf {
+    root.join("target").join("fuzz")
+}
+
 fn fuzz(args: &[String]) -> Result<(), String> {
     let targets = fuzz_targets()?;
-    let which = args.first().map(String::as_str).unwrap_or("all");
-    let seconds: u64 = match args.get(1) {
-        Some(s) => s
-            .parse()
-            .map_err(|_| format!("seconds must be a whole number, not {s:?}"))?,
-        None => 60,
-    };
+    let FuzzArgs {
+        install,
+        which,
+        seconds,
+    } = FuzzArgs::parse(args)?;
     let chosen: Vec<&String> = if which == "all" {
         targets.iter().collect()
     } else {
         let t = targets
             .iter()
-            .find(|t| *t == which)
+            .find(|t| **t == which)
             .ok_or_else(|| format!("no fuzz target {which:?}; targets: {}", targets.join(", ")))?;
         vec![t]
     };
@@ -247,17 +286,79 @@ fn fuzz(args: &[String]) -> Result<(), String> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !have_fuzz {
+        if !install {
+            return Err("cargo-fuzz is not installed. Install it yourself with \
+                 `cargo install cargo-fuzz --locked` (into ~/.cargo/bin, for your user), \
+                 or run `cargo xtask fuzz --install ...` to have this command do it; \
+                 see fuzz/README.md"
+                .into());
+        }
+        eprintln!(
+            "xtask: installing cargo-fuzz with `cargo install cargo-fuzz --locked`: \
+             this puts a `cargo-fuzz` binary in ~/.cargo/bin (or $CARGO_HOME/bin), \
+             outside this repository; `cargo uninstall cargo-fuzz` removes it"
+        );
         step(
-            "install cargo-fuzz",
+            "install cargo-fuzz (into ~/.cargo/bin)",
             &mut cargo(&["install", "cargo-fuzz", "--locked"]),
         )?;
     }
+    let out = fuzz_dir(&root());
     for target in chosen {
+        let corpus = out.join("corpus").join(target);
+        let artifacts = out.join("artifacts").join(target);
+        for dir in [&corpus, &artifacts] {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
         let time = format!("-max_total_time={seconds}");
-        step(
-            &format!("fuzz {target} for {seconds}s"),
-            Command::new("cargo").args(["+nightly", "fuzz", "run", target, "--", &time]),
-        )?;
+        // libFuzzer wants the prefix to end with a separator.
+        let prefix = format!("-artifact_prefix={}/", artifacts.display());
+        let mut cmd = Command::new("cargo");
+        cmd.args(["+nightly", "fuzz", "run", target])
+            .arg(&corpus)
+            .args(["--", &time, &prefix])
+            .env("CARGO_TARGET_DIR", out.join("build"));
+        step(&format!("fuzz {target} for {seconds}s"), &mut cmd)?;
+        eprintln!(
+            "xtask: corpus in {}, crashes (if any) in {}",
+            corpus.display(),
+            artifacts.display()
+        );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fuzz_installs_nothing_unless_asked() {
+        let plain = FuzzArgs::parse(&args(&["load_bytes", "5"])).unwrap();
+        assert_eq!(
+            plain,
+            FuzzArgs {
+                install: false,
+                which: "load_bytes".into(),
+                seconds: 5
+            }
+        );
+        let asked = FuzzArgs::parse(&args(&["roundtrip", "--install"])).unwrap();
+        assert!(asked.install);
+        assert_eq!((asked.which.as_str(), asked.seconds), ("roundtrip", 60));
+        assert_eq!(FuzzArgs::parse(&[]).unwrap().which, "all");
+        assert!(FuzzArgs::parse(&args(&["all", "soon"])).is_err());
+    }
+
+    #[test]
+    fn fuzz_output_stays_out_of_tracked_folders() {
+        let dir = fuzz_dir(&root());
+        assert!(dir.starts_with(root().join("target")));
+        let ignored = std::fs::read_to_string(root().join(".gitignore")).unwrap();
+        assert!(ignored.lines().any(|l| l == "/target"), "{ignored}");
+    }
 }
