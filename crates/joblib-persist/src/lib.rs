@@ -75,8 +75,15 @@
 //! picks), with its `serde` feature, which this crate turns on. Array types
 //! of another ndarray version are different types to Rust and do not
 //! implement the traits this crate needs. To be sure of using the same
-//! version, use the re-export [`ndarray`](crate::ndarray) (feature
+//! version, use the re-export `joblib_persist::ndarray` (feature
 //! `ndarray`), or `joblib::ndarray` from the facade.
+//!
+#![cfg_attr(feature = "ndarray", doc = "[`MmapArray`]: crate::MmapArray")]
+// Without the feature the name stays, pointing at the section above.
+#![cfg_attr(
+    not(feature = "ndarray"),
+    doc = "[`MmapArray`]: #memory-mapped-loading"
+)]
 
 mod compress;
 mod de;

@@ -58,7 +58,7 @@ impl Drop for Installed {
 }
 
 /// Loads `T` from an uncompressed `.jbl` file mapped into memory: the
-/// arrays `T` holds as [`MmapArray`](crate::MmapArray) are views into the
+/// arrays `T` holds as `MmapArray` (feature `ndarray`) are views into the
 /// mapping, not copies, so loading takes the same short time whatever their
 /// size. Other fields (`Vec`s, plain `ndarray` arrays, strings) are loaded
 /// as usual, copied out of the mapping.
