@@ -25,8 +25,9 @@ const ARRAY_FIELDS: [&str; 3] = ["v", "dim", "data"];
 
 /// One step of the path from the top of the value to where a load failed.
 enum Seg {
-    /// A struct field, a map key or an enum variant.
-    Key(String),
+    /// A struct field, a map key or an enum variant, by the position of
+    /// its name in the structure: decoded only when an error needs it.
+    Key(usize),
     /// An element of a sequence.
     Index(usize),
 }
@@ -246,10 +247,11 @@ impl<'de, 'f> De<'de, 'f> {
         let mut out = String::new();
         for seg in &self.path {
             match seg {
-                Seg::Key(k) if out.is_empty() => out.push_str(k),
-                Seg::Key(k) => {
-                    out.push('.');
-                    out.push_str(k);
+                Seg::Key(at) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(&self.name_at(*at));
                 }
                 Seg::Index(i) => out.push_str(&format!("[{i}]")),
             }
@@ -257,18 +259,16 @@ impl<'de, 'f> De<'de, 'f> {
         out
     }
 
-    /// The string at the current position, if the next token is one
-    /// (nothing consumed): a field name or variant name, for the path.
-    fn peek_name(&mut self) -> String {
-        let save = self.pos;
-        let name = match self.next() {
+    /// The name (a field, key or variant) whose token starts at `at`.
+    fn name_at(&self, at: usize) -> String {
+        let mut de = De::new(self.input, self.file);
+        de.pos = at;
+        match de.next() {
             Ok(Tok::Str(s)) => String::from_utf8_lossy(s).into_owned(),
             Ok(Tok::U(u)) => u.to_string(),
             Ok(Tok::I(i)) => i.to_string(),
             _ => "?".into(),
-        };
-        self.pos = save;
-        name
+        }
     }
 
     /// Deserializes with `seg` appended to the path.
@@ -442,7 +442,7 @@ impl<'de, 'f> De<'de, 'f> {
                 let mut map = Map {
                     de: self,
                     left: n,
-                    key: String::new(),
+                    key: 0,
                 };
                 let value = visitor.visit_map(&mut map)?;
                 if map.left != 0 {
@@ -662,7 +662,7 @@ impl<'de> De<'de, '_> {
             }
             Tok::Map(1) => {
                 self.enter()?;
-                let variant = self.peek_name();
+                let variant = self.pos;
                 let v = visitor.visit_enum(Enum {
                     de: &mut *self,
                     variant,
@@ -925,8 +925,8 @@ impl<'de> de::Deserializer<'de> for Elem<'_, '_> {
 struct Map<'a, 'de, 'f> {
     de: &'a mut De<'de, 'f>,
     left: u32,
-    /// The last key read, for error paths.
-    key: String,
+    /// Where the last key read starts, for error paths.
+    key: usize,
 }
 
 impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
@@ -937,7 +937,7 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
             return Ok(None);
         }
         self.left -= 1;
-        self.key = self.de.peek_name();
+        self.key = self.de.pos;
         // A name is handed over as is: a key the type does not know is the
         // map's mismatch, reported for the map, not for the key.
         let save = self.de.pos;
@@ -953,8 +953,7 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        let key = std::mem::take(&mut self.key);
-        self.de.within(Seg::Key(key), |de| {
+        self.de.within(Seg::Key(self.key), |de| {
             if let Some(v) = de.owned_seed::<V>()? {
                 return Ok(v);
             }
@@ -969,8 +968,8 @@ impl<'de> MapAccess<'de> for Map<'_, 'de, '_> {
 
 struct Enum<'a, 'de, 'f> {
     de: &'a mut De<'de, 'f>,
-    /// The variant's name, for error paths.
-    variant: String,
+    /// Where the variant's name starts, for error paths.
+    variant: usize,
 }
 
 impl<'de, 'a, 'f> EnumAccess<'de> for Enum<'a, 'de, 'f> {
