@@ -1,17 +1,22 @@
 //! Temporary files of [`dump`](crate::dump), named after their writer so a
 //! later write can tell a dead writer's leftovers from a live writer's work.
 //!
-//! A dump writes to `.jbl-<pid>-<start>-<n>.tmp` in the target's directory
-//! and renames it over the target when complete. `<pid>` is the writing
-//! process's id, `<start>` its start time (in clock ticks since boot, from
-//! `/proc/<pid>/stat` on Linux) and `<n>` a counter within the process. A
-//! process killed mid-dump leaves its temporary behind; the next dump into
-//! that directory (or a call to [`sweep_dead`]) removes it, because no
-//! process with that pid *and* that start time is alive. A pid reused by
-//! another process has another start time, so the pair is never mistaken
-//! for a live writer, and a live writer's temporary is never removed.
+//! A dump writes to `.jbl-<pid>-<start>-<host>-<n>.tmp` in the target's
+//! directory and renames it over the target when complete. `<pid>` is the
+//! writing process's id, `<start>` its start time (in clock ticks since
+//! boot, from `/proc/<pid>/stat` on Linux), `<host>` a tag of the machine's
+//! boot and pid namespace (where that pid means that process), and `<n>` a
+//! counter within the process. A process killed mid-dump leaves its
+//! temporary behind; the next dump into that directory (or a call to
+//! [`sweep_dead`]) removes it, because no process with that pid *and* that
+//! start time is alive. A pid reused by another process has another start
+//! time, so the pair is never mistaken for a live writer, and a live
+//! writer's temporary is never removed.
 //!
-//! Where the start time of a process cannot be read (systems without
+//! Only temporaries made under the sweeper's own `<host>` tag are judged:
+//! a directory shared with other machines (NFS) or containers (another pid
+//! namespace) keeps their writers' files, whose pids mean nothing here.
+//! Where the start time or the tag cannot be read (systems without
 //! `/proc`), temporaries are named with start `0` and never removed: a
 //! leftover is better than a live writer's file deleted.
 
@@ -34,10 +39,13 @@ impl TempFile {
     pub(crate) fn create_in(dir: &Path) -> io::Result<(TempFile, File)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let pid = std::process::id();
-        let start = own_start_time().unwrap_or(0);
+        let (start, host) = match (own_start_time(), host_tag()) {
+            (Some(start), Some(host)) => (start, host),
+            _ => (0, 0),
+        };
         loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!("{PREFIX}{pid}-{start}-{n}{SUFFIX}"));
+            let path = dir.join(format!("{PREFIX}{pid}-{start}-{host:016x}-{n}{SUFFIX}"));
             // `create_new` gives an ordinary file (0666 less the umask) and
             // never opens a file someone else made under that name.
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -67,14 +75,16 @@ impl Drop for TempFile {
     }
 }
 
-/// The writer a temporary file name records, if it is one of ours.
-fn writer_of(name: &str) -> Option<(u32, u64)> {
+/// The writer a temporary file name records (pid, start time, host tag),
+/// if it is one of ours.
+fn writer_of(name: &str) -> Option<(u32, u64, u64)> {
     let rest = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
     let mut parts = rest.split('-');
     let pid = parts.next()?.parse().ok()?;
     let start = parts.next()?.parse().ok()?;
+    let host = u64::from_str_radix(parts.next()?, 16).ok()?;
     parts.next()?.parse::<u64>().ok()?;
-    parts.next().is_none().then_some((pid, start))
+    parts.next().is_none().then_some((pid, start, host))
 }
 
 /// Whether `name` (a file name, not a path) is a temporary file of `dump`
@@ -82,11 +92,13 @@ fn writer_of(name: &str) -> Option<(u32, u64)> {
 /// now belongs to a process started at another time.
 ///
 /// Always `false` for other names, for the temporaries of live processes,
-/// and where process start times cannot be read.
+/// for those written on another machine or in another pid namespace, and
+/// where process start times cannot be read.
 pub fn is_dead_writers(name: &str) -> bool {
     match writer_of(name) {
-        Some((_, 0)) | None => false,
-        Some((pid, start)) => match start_time(pid) {
+        Some((_, 0, _)) | None => false,
+        Some((_, _, host)) if Some(host) != host_tag() => false,
+        Some((pid, start, _)) => match start_time(pid) {
             Ok(Some(now)) => now != start,
             Ok(None) => true,
             // Unreadable for another reason (permissions): assume alive.
@@ -105,13 +117,10 @@ pub fn is_dead_writers(name: &str) -> bool {
 ///
 /// ```
 /// let dir = tempfile::tempdir()?;
-/// // A temporary of pid 1 (init) stamped with a start time it never had.
-/// let stale = dir.path().join(".jbl-1-999999999999-0.tmp");
-/// std::fs::write(&stale, b"half a dump")?;
-/// # if cfg!(target_os = "linux") {
-/// assert_eq!(joblib_persist::temp::sweep_dead(dir.path())?, 1);
-/// assert!(!stale.exists());
-/// # }
+/// std::fs::write(dir.path().join("notes.txt"), b"not a temporary")?;
+/// // Nothing to remove: no writer died here.
+/// assert_eq!(joblib_persist::temp::sweep_dead(dir.path())?, 0);
+/// assert!(dir.path().join("notes.txt").exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn sweep_dead(dir: &Path) -> io::Result<usize> {
@@ -136,6 +145,19 @@ pub fn sweep_dead(dir: &Path) -> io::Result<usize> {
 fn own_start_time() -> Option<u64> {
     static START: OnceLock<Option<u64>> = OnceLock::new();
     *START.get_or_init(|| start_time(std::process::id()).ok().flatten())
+}
+
+/// A tag of this machine's boot and pid namespace: temporaries with
+/// another tag were written where our pids mean other processes.
+fn host_tag() -> Option<u64> {
+    static TAG: OnceLock<Option<u64>> = OnceLock::new();
+    *TAG.get_or_init(|| {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        let key = format!("{}/{}", boot.trim(), ns.display());
+        // Never 0, the tag of "unknown".
+        Some(twox_hash::XxHash3_64::oneshot(key.as_bytes()).max(1))
+    })
 }
 
 /// The start time of process `pid` in clock ticks since boot: `Ok(None)`
@@ -170,9 +192,13 @@ mod tests {
 
     #[test]
     fn names_record_their_writer() {
-        assert_eq!(writer_of(".jbl-42-1234-7.tmp"), Some((42, 1234)));
+        assert_eq!(
+            writer_of(".jbl-42-1234-00000000000000ff-7.tmp"),
+            Some((42, 1234, 255))
+        );
         assert_eq!(writer_of(".jbl-abc123.tmp"), None);
-        assert_eq!(writer_of(".jbl-42-1234-7-8.tmp"), None);
+        assert_eq!(writer_of(".jbl-42-1234-7.tmp"), None);
+        assert_eq!(writer_of(".jbl-42-1234-ff-7-8.tmp"), None);
         assert_eq!(writer_of("data.jbl"), None);
     }
 
@@ -181,11 +207,22 @@ mod tests {
     fn own_temporaries_are_alive_and_a_stale_stamp_is_dead() {
         let pid = std::process::id();
         let start = own_start_time().unwrap();
+        let host = host_tag().unwrap();
         assert!(start > 0);
-        assert!(!is_dead_writers(&format!(".jbl-{pid}-{start}-0.tmp")));
-        assert!(is_dead_writers(&format!(".jbl-{pid}-{}-0.tmp", start + 1)));
-        // Unknown start times are never judged.
-        assert!(!is_dead_writers(&format!(".jbl-{pid}-0-0.tmp")));
+        assert!(!is_dead_writers(&format!(
+            ".jbl-{pid}-{start}-{host:x}-0.tmp"
+        )));
+        assert!(is_dead_writers(&format!(
+            ".jbl-{pid}-{}-{host:x}-0.tmp",
+            start + 1
+        )));
+        // Unknown start times are never judged, nor other hosts' files.
+        assert!(!is_dead_writers(&format!(".jbl-{pid}-0-{host:x}-0.tmp")));
+        let other = host.wrapping_add(1).max(1);
+        assert!(!is_dead_writers(&format!(
+            ".jbl-{pid}-{}-{other:x}-0.tmp",
+            start + 1
+        )));
     }
 
     #[test]

@@ -94,7 +94,9 @@ fn a_killed_writers_temporary_is_swept_by_the_next_dump() {
 #[test]
 fn other_files_and_old_style_temporaries_are_never_swept() {
     let dir = tempfile::tempdir().unwrap();
-    for name in [".jbl-Ab3xYz.tmp", "data.jbl", ".jbl-1-2-3.tmp.keep"] {
+    // Old random names, other files, and a dead-looking writer (pid 1 with
+    // a start time it never had) stamped by another machine.
+    for name in [".jbl-Ab3xYz.tmp", "data.jbl", ".jbl-1-999999999-1-3.tmp"] {
         std::fs::write(dir.path().join(name), b"x").unwrap();
     }
     assert_eq!(joblib_persist::temp::sweep_dead(dir.path()).unwrap(), 0);
