@@ -74,3 +74,54 @@ fn strict_loads_refuse_a_compressed_file() {
     let v: Vec<u8> = load_mmap_strict(&plain, MmapMode::ReadOnly).unwrap();
     assert_eq!(v, [1; 10]);
 }
+
+/// Counts the warnings it receives and keeps their fields' text.
+#[cfg(feature = "tracing")]
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+#[cfg(feature = "tracing")]
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            struct Text(String);
+            impl tracing::field::Visit for Text {
+                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{}={v:?} ", f.name()));
+                }
+            }
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// With a subscriber installed, every occurrence is a `tracing` warning
+/// (the subscriber decides what to show), not a line on stderr.
+#[cfg(feature = "tracing")]
+#[test]
+fn with_a_subscriber_the_warning_is_a_tracing_event_each_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = compressed(dir.path());
+    let warnings = std::sync::Arc::new(Warnings::default());
+    tracing::subscriber::with_default(std::sync::Arc::clone(&warnings), || {
+        for _ in 0..2 {
+            let v: Vec<f64> = load_mmap(&path, MmapMode::ReadOnly).unwrap();
+            assert_eq!(v.len(), 10_000);
+        }
+    });
+    let seen = warnings.0.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].contains("cannot be memory-mapped"), "{seen:?}");
+}
