@@ -75,36 +75,38 @@ fn strict_loads_refuse_a_compressed_file() {
     assert_eq!(v, [1; 10]);
 }
 
-/// Counts the warnings it receives and keeps their fields' text.
+/// Keeps the fields of the warnings it is sent; spans are not enabled.
 #[cfg(feature = "tracing")]
 #[derive(Default)]
 struct Warnings(std::sync::Mutex<Vec<String>>);
 
 #[cfg(feature = "tracing")]
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
+impl tracing::field::Visit for Warnings {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        if let Ok(all) = self.0.get_mut() {
+            all.push(format!("{}={v:?}", f.name()));
+        }
     }
+}
+
+#[cfg(feature = "tracing")]
+impl tracing::Subscriber for Warnings {
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Warnings::default();
+        event.record(&mut fields);
+        let text = fields.0.into_inner().unwrap().join(" ");
+        self.0.lock().unwrap().push(text);
+    }
+    fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+        meta.is_event() && *meta.level() == tracing::Level::WARN
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
         tracing::span::Id::from_u64(1)
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::WARN {
-            struct Text(String);
-            impl tracing::field::Visit for Text {
-                fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                    self.0.push_str(&format!("{}={v:?} ", f.name()));
-                }
-            }
-            let mut text = Text(String::new());
-            event.record(&mut text);
-            self.0.lock().unwrap().push(text.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// With a subscriber installed, every occurrence is a `tracing` warning
