@@ -2,8 +2,8 @@
 //! error names the field's path in the requested type and what the file
 //! holds there, in the user's terms rather than ndarray's.
 
-use joblib_persist::{Error, MmapArray, MmapMode, dump, load, load_mmap};
-use ndarray::{Array1, Array2, Array3, Ix2};
+use joblib_persist::{Error, dump, load};
+use ndarray::{Array1, Array2, Array3};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -162,8 +162,11 @@ fn paths_go_through_sequences_maps_and_variants() {
     );
 }
 
+#[cfg(feature = "ndarray")]
 #[test]
 fn load_mmap_of_the_wrong_element_type_says_what_the_file_holds() {
+    use joblib_persist::{MmapArray, MmapMode, load_mmap};
+    use ndarray::Ix2;
     let (_dir, path) = dumped(&Array2::<f64>::zeros((100, 10)));
     let err = load_mmap::<MmapArray<i64, Ix2>>(&path, MmapMode::ReadOnly).unwrap_err();
     let text = err.to_string();
