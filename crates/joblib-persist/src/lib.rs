@@ -81,6 +81,7 @@ mod mmap;
 #[cfg(feature = "ndarray")]
 mod mmap_array;
 mod options;
+mod outline;
 mod owned;
 mod ser;
 mod shape;
@@ -100,3 +101,4 @@ pub use mmap::{MmapMode, load_mmap};
 #[cfg(feature = "ndarray")]
 pub use mmap_array::MmapArray;
 pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_MIN_BLOCK, DumpOptions};
+pub use outline::{Node, OUTLINE_MAP_ENTRIES, OUTLINE_NODES, OUTLINE_SEQ_ITEMS, Outline, outline};
