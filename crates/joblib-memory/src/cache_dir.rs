@@ -119,6 +119,12 @@ impl CacheDir {
         &self.store
     }
 
+    /// Whether the cache has a directory for `function` (with or without
+    /// entries).
+    pub fn has_function(&self, function: &str) -> bool {
+        function_dir(self.root(), function).is_dir()
+    }
+
     /// Every function with a directory in the cache, sorted by name, with
     /// its number of entries, their total size and latest access.
     ///
@@ -383,6 +389,8 @@ mod tests {
             .collect();
         assert!(args.contains(&"3".to_string()), "{args:?}");
         assert!(cache.entries_of("m::missing").unwrap().is_none());
+        assert!(cache.has_function("m::square::inner"));
+        assert!(!cache.has_function("m::missing"));
     }
 
     #[test]
