@@ -21,6 +21,10 @@ const MAX_DEPTH: usize = 64;
 /// Entries one thread of [`CacheDir::functions`] takes at least: below
 /// that, starting a thread costs more than the `stat` calls it saves.
 const ENTRIES_PER_THREAD: usize = 2048;
+/// Threads of [`CacheDir::functions`] even on a machine with fewer cores:
+/// a `stat` waits on the file system as much as it computes (much more on
+/// NFS), so more calls in flight than cores shorten the listing.
+const MIN_THREADS: usize = 8;
 /// The file every cache gets when [`FsStore::new`] creates it...
 const GITIGNORE: &str = ".gitignore";
 /// ... and how it starts.
@@ -151,6 +155,7 @@ impl CacheDir {
         let threads = thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+            .max(MIN_THREADS)
             .min(jobs.len() / ENTRIES_PER_THREAD + 1);
         let per_thread = jobs.len().div_ceil(threads.max(1)).max(1);
         let partials: Vec<Vec<Totals>> = thread::scope(|s| {
