@@ -204,6 +204,9 @@ fn line(out: &mut String, depth: usize, label: &str, node: &Node) {
     let indent = "  ".repeat(depth);
     let (summary, children) = describe(node);
     let _ = writeln!(out, "{indent}{label}{summary}");
+    if children.is_empty() {
+        return;
+    }
     for (child_label, child) in children {
         line(out, depth + 1, &child_label, child);
     }

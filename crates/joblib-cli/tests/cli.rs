@@ -91,6 +91,8 @@ fn inspect_describes_header_blocks_and_fields() {
     ] {
         assert!(text.contains(needle), "{needle:?} missing in\n{text}");
     }
+    // Every sequence and map was shown whole.
+    assert!(!text.contains("more"), "{text}");
 
     let v = json(&["inspect", path(&file), "--verify"], 0);
     assert_eq!(v["format_version"], 1);
@@ -313,6 +315,43 @@ fn verify_reports_and_removes_damaged_entries() {
     let v = json(&["cache", "verify", root], 0);
     assert_eq!(v["checked"], 5);
     assert_eq!(json(&["cache", "ls", root], 0)["total"]["entries"], 5);
+}
+
+#[test]
+fn an_entry_with_broken_metadata_is_shown_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    small_cache(dir.path());
+    let root = path(dir.path());
+    let cache = joblib_memory::CacheDir::open(dir.path()).unwrap();
+    let entry = &cache.entries_of("stats::square").unwrap().unwrap()[0];
+    let meta = cache
+        .store()
+        .entry_dir("stats::square", &entry.digest)
+        .join("metadata.json");
+    std::fs::write(&meta, "{ not json").unwrap();
+
+    let v = json(&["cache", "show", root, "stats::square"], 0);
+    let broken: Vec<&Value> = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["problem"] != Value::Null)
+        .collect();
+    assert_eq!(broken.len(), 1);
+    assert_eq!(broken[0]["digest"], entry.digest.to_hex());
+    assert_eq!(broken[0]["args"], Value::Null);
+    assert!(
+        broken[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("invalid metadata")
+    );
+    let text = stdout(&joblib(&["cache", "show", root, "stats::square"]));
+    assert!(text.contains("invalid metadata"), "{text}");
+
+    let v = json(&["cache", "verify", root], 1);
+    assert_eq!(v["damaged"][0]["digest"], entry.digest.to_hex());
+    assert_eq!(v["damaged"][0]["removed"], false);
 }
 
 #[test]
