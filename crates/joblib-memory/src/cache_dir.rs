@@ -123,10 +123,19 @@ impl CacheDir {
         &self.store
     }
 
-    /// Whether the cache has a directory for `function` (with or without
-    /// entries).
+    /// Whether the cache knows `function`: it has a recorded fingerprint
+    /// or at least one entry. (A directory that only holds nested
+    /// functions, `a` for `a::f`, is not a function.)
     pub fn has_function(&self, function: &str) -> bool {
-        function_dir(self.root(), function).is_dir()
+        let dir = function_dir(self.root(), function);
+        if dir.join(FUNC).is_file() {
+            return true;
+        }
+        fs::read_dir(&dir).is_ok_and(|mut read| {
+            read.any(|child| {
+                child.is_ok_and(|c| c.file_name().to_str().is_some_and(is_digest_name))
+            })
+        })
     }
 
     /// Every function with a directory in the cache, sorted by name, with
@@ -396,6 +405,10 @@ mod tests {
         assert!(cache.entries_of("m::missing").unwrap().is_none());
         assert!(cache.has_function("m::square::inner"));
         assert!(!cache.has_function("m::missing"));
+        assert!(
+            !cache.has_function("m"),
+            "a directory of nested functions only"
+        );
     }
 
     #[test]
