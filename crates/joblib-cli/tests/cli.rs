@@ -237,6 +237,12 @@ fn ls_and_show_describe_a_cache() {
         2,
         "no function named \"stats::cube\"",
     );
+    // `stats` only holds the directories of `stats::...` functions.
+    fails(
+        &["cache", "show", root, "stats"],
+        2,
+        "no function named \"stats\"",
+    );
 }
 
 #[test]
