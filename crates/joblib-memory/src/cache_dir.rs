@@ -168,16 +168,23 @@ impl CacheDir {
             .min(jobs.len() / ENTRIES_PER_THREAD + 1);
         let per_thread = jobs.len().div_ceil(threads.max(1)).max(1);
         let partials: Vec<Vec<Totals>> = thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(per_thread)
-                .map(|chunk| {
-                    let found = &found;
-                    s.spawn(move || stat_entries(found, chunk))
-                })
-                .collect();
+            let found = &found;
+            // A chunk whose thread cannot be started is done on this one.
+            let mut inline = Vec::new();
+            let mut handles = Vec::new();
+            for chunk in jobs.chunks(per_thread) {
+                match thread::Builder::new()
+                    .name("joblib-cache-ls".into())
+                    .spawn_scoped(s, move || stat_entries(found, chunk))
+                {
+                    Ok(h) => handles.push(h),
+                    Err(_) => inline.push(stat_entries(found, chunk)),
+                }
+            }
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .chain(inline)
                 .collect()
         });
         let mut totals = vec![Totals::default(); found.len()];
