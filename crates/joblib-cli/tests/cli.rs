@@ -138,14 +138,10 @@ fn inspect_rejects_damaged_and_foreign_files() {
     let damaged = dir.path().join("damaged.jbl");
     std::fs::write(&damaged, &bytes).unwrap();
     assert_eq!(joblib(&["inspect", path(&damaged)]).status.code(), Some(0));
-    fails(
-        &["inspect", path(&damaged), "--verify"],
-        1,
-        "checksum mismatch in",
-    );
+    fails(&["inspect", path(&damaged), "--verify"], 1, "checksum");
     let v = json(&["inspect", path(&damaged), "--verify"], 1);
     assert_eq!(v["verified"], false);
-    assert!(v["verify_error"].as_str().unwrap().contains("block 0"));
+    assert!(v["verify_error"].as_str().unwrap().contains("damaged.jbl"));
 
     let truncated = dir.path().join("truncated.jbl");
     std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
