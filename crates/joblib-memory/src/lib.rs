@@ -90,6 +90,7 @@
 // inside it.
 extern crate self as joblib_memory;
 
+mod cache_dir;
 mod encode;
 mod error;
 mod fs_store;
@@ -101,6 +102,7 @@ mod result;
 mod store;
 mod verbose;
 
+pub use cache_dir::{CacheDir, FunctionSummary, StoredEntry};
 pub use error::Error;
 pub use fs_store::FsStore;
 pub use func::MemorizedFunc;

@@ -97,6 +97,7 @@ mod mmap;
 #[cfg(feature = "ndarray")]
 mod mmap_array;
 mod options;
+mod outline;
 mod owned;
 mod par;
 mod ser;
@@ -123,3 +124,4 @@ pub use mmap_array::MmapArray;
 #[cfg(feature = "ndarray")]
 pub use ndarray;
 pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_MIN_BLOCK, DumpOptions};
+pub use outline::{Node, OUTLINE_MAP_ENTRIES, OUTLINE_NODES, OUTLINE_SEQ_ITEMS, Outline, outline};
