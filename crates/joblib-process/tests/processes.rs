@@ -1,19 +1,17 @@
 //! The "processes" backend, end to end: this test binary is re-executed as
-//! its own workers (the constructor linked with joblib-parallel turns the
+//! its own workers (the constructor linked with joblib-process turns the
 //! copies into workers before the test harness starts).
 //!
 //! Tests run in parallel threads and pools are shared per number of
 //! workers, so tests that kill or count workers use a worker count of their
 //! own.
 
-#![cfg(all(feature = "processes", unix))]
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use joblib_parallel::{
-    Error, Parallel, Prefer, ProcessBackend, delayed, delayed_remote, try_delayed_remote,
-};
+use joblib_parallel::{Error, Parallel, Prefer, delayed, delayed_remote, try_delayed_remote};
+use joblib_process::ProcessBackend;
+use rustix::process::{Signal, getpid, kill_process};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -110,7 +108,7 @@ fn tasks_run_in_other_processes_and_nest_one_level_down() {
                     (
                         std::process::id(),
                         joblib_parallel::nesting_level(),
-                        joblib_parallel::process::is_worker(),
+                        joblib_process::is_worker(),
                     )
                 },
                 i,
@@ -122,7 +120,7 @@ fn tasks_run_in_other_processes_and_nest_one_level_down() {
         assert_eq!(level, 1);
         assert!(worker);
     }
-    assert!(!joblib_parallel::process::is_worker());
+    assert!(!joblib_process::is_worker());
 }
 
 #[test]
@@ -248,12 +246,10 @@ fn crash(how: u8) -> u8 {
     match how {
         0 => std::process::abort(),
         1 => {
-            // SAFETY: sends a signal to this process; nothing else.
-            unsafe { libc::raise(libc::SIGKILL) };
+            let _ = kill_process(getpid(), Signal::KILL);
         }
         2 => {
-            // SAFETY: as above.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            let _ = kill_process(getpid(), Signal::SEGV);
         }
         3 => {
             // Far more than any machine has: the allocation fails and the
@@ -406,7 +402,7 @@ fn a_process_not_made_by_its_parent_is_not_a_worker() {
     // tests it is asked for (none here), instead of serving.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "no_such_test"])
-        .env("JOBLIB_RS_WORKER", "3:1:whatever")
+        .env("JOBLIB_RS_WORKER", "2:3:1:whatever")
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -419,7 +415,7 @@ fn a_worker_without_its_socket_exits_before_main() {
     // the constructor with its own exit code, and runs no test.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "no_such_test"])
-        .env("JOBLIB_RS_WORKER", format!("99:{}:x", std::process::id()))
+        .env("JOBLIB_RS_WORKER", format!("2:99:{}:x", std::process::id()))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(88), "{out:?}");
