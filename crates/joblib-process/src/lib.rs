@@ -249,8 +249,13 @@ impl ProcessBackend {
     }
 
     /// Stops the worker processes of every pool now, instead of after the
-    /// idle timeout or at exit: each finishes the batch it runs, then exits
-    /// and is reaped before this returns. The next call starts new workers.
+    /// idle timeout or at exit, and returns within about 2 s whatever they
+    /// do: batches not started yet fail with
+    /// [`Error::Backend`](joblib_parallel::Error::Backend), a worker gets 1 s
+    /// to finish the batch it runs and is killed after that
+    /// ([`Error::WorkerDied`](joblib_parallel::Error::WorkerDied) for its
+    /// call), and every worker is reaped before this returns. The next call
+    /// starts new workers.
     pub fn shutdown() {
         pool::shutdown_all();
     }
@@ -310,13 +315,12 @@ impl ParallelBackend for ProcessBackend {
         pool.submit(batch)
     }
 
+    /// Kills the workers still running batches of the call (as loky does):
+    /// after a first error, a timeout or dropped results nothing they compute
+    /// is wanted, and a task must not outlive its call. Their slots start
+    /// new workers for the next batches.
     fn abort(&self, call: &CallInfo) {
-        if let Some(timeout) = call.timeout {
-            // The call's clock starts a moment before the worker's; a task
-            // within a fifth of the timeout (at most 100 ms) of it is late.
-            let slack = (timeout / 5).min(Duration::from_millis(100));
-            pool::kill_late(call.call_id, timeout.saturating_sub(slack));
-        }
+        pool::kill_call(call.call_id);
     }
 
     fn finish(&self, call: &CallInfo) {

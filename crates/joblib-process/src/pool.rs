@@ -8,6 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,8 @@ pub(crate) struct Pool {
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
+    /// Set by [`shutdown_all`]: batches still queued fail instead of running.
+    closing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -149,29 +152,52 @@ impl Pool {
     }
 }
 
-/// Stops every pool: workers finish the batches they hold, then exit; waits
-/// for them. The next call starts a new pool.
+/// How long [`shutdown_all`] lets running batches finish before it kills
+/// their workers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Stops every pool: batches not started fail, workers get
+/// [`SHUTDOWN_GRACE`] to finish the batch they hold and are killed after
+/// it, idle workers exit; waits for all of them. The next call starts a new
+/// pool.
 pub(crate) fn shutdown_all() {
     let pools: Vec<Arc<Pool>> = lock(pools()).drain().map(|(_, p)| p).collect();
     for pool in &pools {
+        for slot in &pool.slots {
+            slot.closing.store(true, Ordering::Relaxed);
+        }
         lock(&pool.tx).take();
     }
-    for pool in pools {
-        let threads = std::mem::take(&mut *lock(&pool.threads));
-        for t in threads {
-            let _ = t.join();
+    let threads: Vec<_> = pools
+        .iter()
+        .flat_map(|pool| std::mem::take(&mut *lock(&pool.threads)))
+        .collect();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while Instant::now() < deadline && threads.iter().any(|t| !t.is_finished()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for pool in &pools {
+        for slot in &pool.slots {
+            let state = lock(&slot.state);
+            if let (Some(pid), Some(_)) = (state.pid, state.busy) {
+                kill(pid);
+            }
         }
+    }
+    for t in threads {
+        let _ = t.join();
     }
 }
 
-/// Kills the workers running a batch of `call_id` for at least `ran`.
-pub(crate) fn kill_late(call_id: u64, ran: Duration) {
+/// Kills the workers running a batch of `call_id`: the call stopped early
+/// (first error, timeout, results dropped), and nobody wants what they
+/// compute. Their slots start new workers for the next batches.
+pub(crate) fn kill_call(call_id: u64) {
     for pool in lock(pools()).values() {
         for slot in &pool.slots {
             let state = lock(&slot.state);
-            if let (Some(pid), Some((call, since))) = (state.pid, state.busy)
+            if let (Some(pid), Some((call, _))) = (state.pid, state.busy)
                 && call == call_id
-                && since.elapsed() >= ran
             {
                 kill(pid);
             }
@@ -239,6 +265,10 @@ fn slot_loop(
                 Err(_) => break,
             }
         };
+        if slot.closing.load(Ordering::Relaxed) {
+            batch.fail("processes", "the pool was shut down");
+            continue;
+        }
         let remote = match batch.into_remote("processes") {
             Ok(remote) => remote,
             Err(not_remote) => {
@@ -505,7 +535,7 @@ fn bury(slot: &Slot, worker: &mut Option<Worker>, protocol: String) -> (u32, Str
         return (0, protocol);
     };
     // Cleared before the worker is reaped, under the slot's lock, so that
-    // `kill_late` never signals a pid that may have been reused.
+    // `kill_call` never signals a pid that may have been reused.
     lock(&slot.state).pid = None;
     // Its socket closed: it is exiting or dead. Give it a moment to
     // finish dying before forcing it, so the status tells the cause.

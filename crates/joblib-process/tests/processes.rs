@@ -9,7 +9,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use joblib_parallel::{Error, Parallel, Prefer, delayed, delayed_remote, try_delayed_remote};
+use joblib_parallel::{
+    Error, IntoTask, Parallel, Prefer, Task, delayed, delayed_remote, try_delayed_remote,
+};
 use joblib_process::ProcessBackend;
 use rustix::process::{Signal, getpid, kill_process};
 
@@ -483,4 +485,119 @@ fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
     assert_eq!(joblib_persist::load::<Vec<u32>>(&file).unwrap(), [1, 2, 3]);
     let back: Shared<Vec<u32>> = joblib_persist::load(&file).unwrap();
     assert_eq!(*back, [1, 2, 3]);
+}
+
+/// Task 0 writes its worker's pid to `path` and spins forever; task 1
+/// panics after 200 ms; any other task returns at once.
+fn spin_or_panic((i, path): (u32, String)) -> u32 {
+    match i {
+        0 => {
+            let _ = std::fs::write(&path, std::process::id().to_string());
+            loop {
+                std::hint::black_box(i);
+            }
+        }
+        1 => {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("task 1 gives up");
+        }
+        _ => i,
+    }
+}
+
+/// The pid the spinning task wrote to `path` (it may take a moment).
+fn spinner_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the spinning task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `pid` is gone within `limit`.
+fn gone_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// `spin_or_panic` tasks with the given numbers, sharing one pid file.
+fn spinning_tasks(
+    dir: &tempfile::TempDir,
+    ids: &[u32],
+) -> Vec<impl IntoTask<Task = impl Task<Output = u32>>> {
+    let path = dir.path().join("spinner").to_string_lossy().into_owned();
+    ids.iter()
+        .map(|&i| delayed_remote(spin_or_panic, (i, path.clone())))
+        .collect()
+}
+
+#[test]
+fn a_worker_still_running_a_failed_calls_task_is_killed_within_a_second() {
+    // The reproduction: task 0 loops forever, task 1 panics after
+    // 200 ms, two workers, batches of one, a timeout of 1 s.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1)
+        .timeout(Duration::from_secs(1))
+        .run(spinning_tasks(&dir, &[0, 1]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Panic { index: 1, .. }), "{err:?}");
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its call failed"
+    );
+}
+
+#[test]
+fn a_task_past_its_timeout_does_not_outlive_its_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1)
+        .timeout(Duration::from_millis(500))
+        .run(spinning_tasks(&dir, &[0]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { index: 0, .. }), "{err:?}");
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its call timed out"
+    );
+}
+
+#[test]
+fn dropping_the_results_kills_the_workers_still_running_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1);
+    // Task 0 spins; task 2 answers at once and is read first.
+    let mut results = p.iter_unordered(spinning_tasks(&dir, &[0, 2]));
+    assert_eq!(results.next().map(Result::unwrap), Some(2));
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    drop(results);
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its results were dropped"
+    );
+    // The pool is still usable: the slot starts a new worker.
+    let again = p.run((0..4u64).map(|x| delayed_remote(square, x))).unwrap();
+    assert_eq!(again, [0, 1, 4, 9]);
 }
