@@ -22,6 +22,8 @@ enum Mode {
     Die,
     /// Complete the batch from bytes that are not a reply.
     Garbage,
+    /// Point the entry offset outside the program's code.
+    WildEntry,
 }
 
 struct InProcess(Mode);
@@ -52,6 +54,12 @@ impl ParallelBackend for InProcess {
                 Mode::OtherVersion => request[4..8].copy_from_slice(&99u32.to_le_bytes()),
                 Mode::Die => return remote.worker_died(42, "was killed by signal 9 (SIGKILL)"),
                 Mode::Garbage => return remote.complete(b"not a reply"),
+                Mode::WildEntry => {
+                    // After the magic, version, build (length and bytes),
+                    // call id and first index.
+                    let at = 8 + 8 + build_identity().len() + 16;
+                    request[at..at + 8].copy_from_slice(&(1i64 << 60).to_le_bytes());
+                }
                 Mode::Serve => {}
             }
             // SAFETY: the request was made just above by this process.
@@ -139,6 +147,18 @@ fn another_build_or_format_version_is_refused_naming_both() {
     let err = run(Mode::OtherVersion, tasks()).unwrap_err().to_string();
     assert!(err.contains("version 99"), "{err}");
     assert!(err.contains(&format!("version {FORMAT_VERSION}")), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_entry_point_outside_the_programs_code_is_refused_not_jumped_to() {
+    let err = run(
+        Mode::WildEntry,
+        (0..2u64).map(|x| delayed_remote(|x: u64| x + 1, x)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("outside the code"), "{err}");
 }
 
 #[test]

@@ -292,6 +292,10 @@ impl ParallelBackend for ProcessBackend {
         // start workers.
         std::hint::black_box(become_worker_before_main as fn());
         worker::refuse_if_uninitialized_worker();
+        // Workers run this program's executable: a copy of this crate in a
+        // shared library loaded by another program (a Python extension)
+        // would start that program instead, which cannot serve our tasks.
+        joblib_parallel::remote::check_executable()?;
         sweep_once(&calls::temp_root(self.temp_folder.as_deref()));
         pool::pool(
             call.n_jobs,

@@ -384,6 +384,16 @@ pub(crate) fn anchor() -> u64 {
     std::hint::black_box(0x6a6f_626c_6962)
 }
 
+/// The address of [`anchor`] in this process.
+pub(crate) fn anchor_address() -> usize {
+    anchor as fn() -> u64 as usize
+}
+
+/// The address `offset` bytes from [`anchor`].
+pub(crate) fn entry_address(offset: i64) -> usize {
+    anchor_address().wrapping_add(offset as usize)
+}
+
 /// The offset of `entry` from [`anchor`], as sent to workers.
 pub(crate) fn entry_offset(entry: Entry) -> i64 {
     let base = anchor as fn() -> u64 as usize;
@@ -409,8 +419,7 @@ pub(crate) fn copy_discriminator() -> u64 {
 /// the same build of the same executable (the build identity of the
 /// request, checked by the caller, says it was).
 pub(crate) unsafe fn entry_at(offset: i64) -> Entry {
-    let base = anchor as fn() -> u64 as usize;
-    let address = base.wrapping_add(offset as usize);
+    let address = entry_address(offset);
     // SAFETY: the caller guarantees the offset was taken from an `Entry` in
     // an identical image, so `address` is that function here too.
     unsafe { std::mem::transmute::<usize, Entry>(address) }
