@@ -53,7 +53,7 @@
 //!   target `joblib_parallel`.
 //! - `indicatif`: [`Parallel::progress_bar`], a progress bar of completed
 //!   tasks.
-//! - `remote`: [`delayed_remote`](remote::delayed_remote), [`Shared`](remote::Shared)
+//! - `remote`: `delayed_remote`, `Shared`
 //!   and the request/reply API of the `remote` module, for backends that
 //!   run tasks in other processes; pulls in `serde` and `joblib-persist`
 //!   (without its default features).

@@ -182,7 +182,7 @@ fn transport_failure(message: String) -> Vec<u8> {
 
 /// Runs the tasks of a request in this process and returns the reply, with
 /// the request's shared values and arguments in the request itself (as
-/// [`InlineTransport`](crate::InlineTransport) makes them). See
+/// [`InlineTransport`](crate::remote::InlineTransport) makes them). See
 /// [`serve_request_with`].
 ///
 /// # Safety

@@ -25,7 +25,7 @@ const TOKEN: &str = "$joblib_parallel::Shared";
 ///
 /// Cloning a `Shared` clones an `Arc`, so the thread backend shares it
 /// too, without a copy. Inside a remote request a `Shared` travels as an
-/// id; the backend's [`Transport`](crate::Transport) decides how the value's
+/// id; the backend's [`Transport`](crate::remote::Transport) decides how the value's
 /// bytes reach the worker (the `"processes"` backend writes them once to a
 /// private file in `/dev/shm` that each worker maps, and fields of type
 /// [`MmapArray`](joblib_persist::MmapArray) are then views of that mapping:
@@ -145,7 +145,7 @@ impl<T: Serialize + Send + Sync + 'static> ErasedShared for Inner<T> {
 }
 
 /// One [`Shared`] value named by a request, handed to
-/// [`Transport::place_shared`](crate::Transport::place_shared) to decide
+/// [`Transport::place_shared`](crate::remote::Transport::place_shared) to decide
 /// how its bytes travel.
 pub struct SharedValue<'a>(pub(crate) &'a dyn ErasedShared);
 
@@ -170,7 +170,7 @@ impl SharedValue<'_> {
     }
 
     /// Writes the value in joblib-persist's format: what a worker decodes
-    /// from the [`Blob`] its [`Resolver`](crate::Resolver) returns.
+    /// from the [`Blob`] its [`Resolver`](crate::remote::Resolver) returns.
     ///
     /// # Errors
     ///
