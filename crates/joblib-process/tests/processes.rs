@@ -422,6 +422,19 @@ fn a_process_not_made_by_its_parent_is_not_a_worker() {
 }
 
 #[test]
+fn a_marker_of_another_layout_is_ignored() {
+    // The layout of the first release (`<fd>:<parent pid>:<build>`), naming
+    // us as the parent: not version 2, so not read at all.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_such_test"])
+        .env("JOBLIB_RS_WORKER", format!("99:{}:x", std::process::id()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 passed"));
+}
+
+#[test]
 fn a_worker_without_its_socket_exits_before_main() {
     // Marked as our worker, but descriptor 99 is not a socket: it stops in
     // the constructor with its own exit code, and runs no test.
