@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 
 use common::{calibrate, spin, trivial};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use joblib_parallel::{Parallel, ProcessBackend, Shared, delayed, delayed_remote};
+use joblib_parallel::{Parallel, Shared, delayed, delayed_remote};
 use joblib_persist::MmapArray;
+use joblib_process::ProcessBackend;
 use ndarray::{Array2, Ix2};
 
 fn trivial_tasks(c: &mut Criterion) {

@@ -112,7 +112,7 @@ pub enum Prefer {
     /// Threads of this process (the default).
     Threads,
     /// Worker processes (the `"processes"` backend) when the call's tasks
-    /// can run there (made by [`delayed_remote`](crate::delayed_remote));
+    /// can run there (made by `delayed_remote`, feature `remote`);
     /// threads otherwise.
     Processes,
 }

@@ -72,6 +72,9 @@ where
     progress: Progress,
     /// No more batches are dispatched (error, timeout or abort).
     stopped: bool,
+    /// A task ran past the timeout: its batch, no longer in flight, may
+    /// still be running in the backend.
+    timed_out: bool,
 }
 
 impl<I> Engine<I>
@@ -128,6 +131,7 @@ where
             counts: Counts::default(),
             progress,
             stopped: false,
+            timed_out: false,
         })
     }
 
@@ -297,6 +301,7 @@ where
             if ran >= timeout {
                 let seq = flight.seq;
                 self.in_flight.swap_remove(pos);
+                self.timed_out = true;
                 return Err(Event::TimedOut {
                     seq,
                     error: Error::Timeout {
@@ -318,8 +323,9 @@ where
         self.shared
             .cancel_from
             .fetch_min(from_index, Ordering::Relaxed);
-        if from_index == 0 && !self.in_flight.is_empty() {
+        if from_index == 0 && (!self.in_flight.is_empty() || self.timed_out) {
             self.in_flight.clear();
+            self.timed_out = false;
             self.plan.backend.abort(&self.call);
         }
     }

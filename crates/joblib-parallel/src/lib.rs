@@ -37,11 +37,15 @@
 //!   machine: one level down it gets threads limited to its share of the
 //!   CPUs, deeper levels run sequentially, unless configured otherwise.
 //! - **Backends**: `"threads"` (the default; persistent workers),
-//!   `"sequential"`, `"processes"` (a reusable pool of worker processes for
-//!   tasks made by [`delayed_remote`]; see the [`process`] module), or your
-//!   own [`ParallelBackend`], by value or registered
-//!   by name with [`register_backend`]. [`parallel_config`] sets defaults
-//!   for a scope.
+//!   `"sequential"`, or your own [`ParallelBackend`], by value or registered
+//!   by name with [`register_backend`]; the crate `joblib-process` registers
+//!   `"processes"` (and `"loky"`), a reusable pool of worker processes.
+//!   [`parallel_config`] sets defaults for a scope.
+//! - **Remote tasks** (feature `remote`): tasks made by `delayed_remote`
+//!   can run in any process of the same program. A backend turns a
+//!   [`Batch`] into request bytes with `Batch::into_remote`, carries them
+//!   anywhere, runs them with `serve_request` and completes the batch from
+//!   the reply bytes: see the `remote` module.
 //!
 //! # Features
 //!
@@ -49,8 +53,10 @@
 //!   target `joblib_parallel`.
 //! - `indicatif`: [`Parallel::progress_bar`], a progress bar of completed
 //!   tasks.
-//! - `processes` (default, Unix): the `"processes"` backend, [`delayed_remote`]
-//!   and [`init`]; pulls in `joblib-persist`, `serde`, `libc` and `ctor`.
+//! - `remote`: `delayed_remote`, `Shared`
+//!   and the request/reply API of the `remote` module, for backends that
+//!   run tasks in other processes; pulls in `serde` and `joblib-persist`
+//!   (without its default features).
 
 mod backend;
 mod batching;
@@ -61,9 +67,9 @@ mod error;
 mod iter;
 mod nesting;
 mod parallel;
-#[cfg(all(feature = "processes", unix))]
-pub mod process;
 mod progress;
+#[cfg(feature = "remote")]
+pub mod remote;
 mod task;
 
 pub use backend::{
@@ -80,8 +86,8 @@ pub use nesting::nesting_level;
 pub use parallel::Parallel;
 pub use task::{Delayed, IntoTask, Task, TryDelayed, delayed, try_delayed};
 
-#[cfg(all(feature = "processes", unix))]
-pub use process::{
-    DelayedRemote, ProcessBackend, Shared, TryDelayedRemote, delayed_remote, init,
-    try_delayed_remote,
+#[cfg(feature = "remote")]
+pub use remote::{
+    DelayedRemote, NotRemote, RemoteBatch, Shared, TryDelayedRemote, delayed_remote, serve_request,
+    serve_request_with, try_delayed_remote,
 };

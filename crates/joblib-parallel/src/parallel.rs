@@ -311,7 +311,7 @@ impl Parallel {
                     } else if s.prefer == Some(Prefer::Processes)
                         && !require_shared
                         && remote_ok
-                        && (cfg!(feature = "processes") || is_registered("processes"))
+                        && is_registered("processes")
                     {
                         resolve_name("processes")?
                     } else {
@@ -391,13 +391,14 @@ impl Parallel {
 }
 
 /// Whether the tasks of `I` can run in worker processes.
+#[cfg(feature = "remote")]
 fn remote_ok<I: IntoTask>() -> bool {
-    #[cfg(feature = "processes")]
-    {
-        <I::Task as crate::task::Task>::process_codec().is_some()
-    }
-    #[cfg(not(feature = "processes"))]
-    {
-        false
-    }
+    <I::Task as crate::task::Task>::remote_codec().is_some()
+}
+
+/// Without the `remote` feature no task can leave this process.
+#[cfg(not(feature = "remote"))]
+#[allow(clippy::extra_unused_type_parameters)] // the same call with and without the feature
+fn remote_ok<I: IntoTask>() -> bool {
+    false
 }

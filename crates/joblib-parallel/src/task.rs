@@ -21,12 +21,12 @@ pub trait Task: Send + 'static {
     /// [`Error::Task`](crate::Error::Task) with this task's index.
     fn run(self) -> Result<Self::Output, BoxError>;
 
-    /// How tasks of this type travel to a worker process of the
-    /// `"processes"` backend; `None` (the default) for tasks that can only
-    /// run in this process. Only [`delayed_remote`](crate::delayed_remote)
-    /// and [`try_delayed_remote`](crate::try_delayed_remote) tasks have one.
-    #[cfg(feature = "processes")]
-    fn process_codec() -> Option<crate::process::ProcessCodec<Self>>
+    /// How tasks of this type travel to another process; `None` (the
+    /// default) for tasks that can only run in this process. Only
+    /// [`delayed_remote`](crate::delayed_remote) and
+    /// [`try_delayed_remote`](crate::try_delayed_remote) tasks have one.
+    #[cfg(feature = "remote")]
+    fn remote_codec() -> Option<crate::remote::RemoteCodec<Self>>
     where
         Self: Sized,
     {

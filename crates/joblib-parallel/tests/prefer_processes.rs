@@ -1,7 +1,6 @@
-//! `prefer(Processes)` and `require(SharedMem)`. Without the `processes`
-//! feature, a backend registered as "processes" is picked (registered for
-//! the whole test binary, hence this file of its own); with it, the name is
-//! the built-in process backend's.
+//! `prefer(Processes)` and `require(SharedMem)`: the backend registered as
+//! "processes" is picked (registered for the whole test binary, hence this
+//! file of its own). The crate joblib-process registers the real one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -33,45 +32,35 @@ impl ParallelBackend for FakeProcesses {
     }
 }
 
-#[cfg(all(feature = "processes", unix))]
-#[test]
-fn the_built_in_process_backend_cannot_be_replaced_and_shares_nothing() {
-    let err = register_backend("processes", || Ok(Arc::new(FakeProcesses))).unwrap_err();
-    assert!(err.to_string().contains("built-in"), "{err}");
-    let names = Parallel::new()
-        .n_jobs(2)
-        .prefer(Prefer::Processes)
-        .require(Require::SharedMem)
-        .run((0..4).map(|_| delayed(|()| std::thread::current().name().map(str::to_owned), ())))
-        .unwrap();
-    assert!(
-        names
-            .iter()
-            .all(|n| n.as_deref().unwrap_or("").starts_with("joblib-worker-"))
-    );
-    let err = Parallel::new()
-        .backend("processes")
-        .require(Require::SharedMem)
-        .run((0..4).map(|i| delayed(|i: i32| i * 2, i)))
-        .unwrap_err();
-    assert!(err.to_string().contains("SharedMem"), "{err}");
-    assert_eq!(BATCHES.load(Ordering::SeqCst), 0);
-}
-
-#[cfg(not(all(feature = "processes", unix)))]
 #[test]
 fn prefer_and_require() {
     register_backend("processes", || Ok(Arc::new(FakeProcesses))).unwrap();
     let tasks = || (0..10).map(|i| delayed(|i: i32| i * 2, i));
 
+    // Tasks made by `delayed` cannot leave this process: threads.
     let out = Parallel::new()
         .n_jobs(2)
         .prefer(Prefer::Processes)
         .run(tasks())
         .unwrap();
     assert_eq!(out[9], 18);
+    assert_eq!(BATCHES.load(Ordering::SeqCst), 0);
+
+    // Tasks made by `delayed_remote` go to the backend named "processes".
+    #[cfg(feature = "remote")]
+    {
+        let out = Parallel::new()
+            .n_jobs(2)
+            .prefer(Prefer::Processes)
+            .run((0..10).map(|i| joblib_parallel::delayed_remote(|i: i32| i * 2, i)))
+            .unwrap();
+        assert_eq!(out[9], 18);
+        assert!(
+            BATCHES.load(Ordering::SeqCst) > 0,
+            "the registered process backend ran the batches"
+        );
+    }
     let used = BATCHES.load(Ordering::SeqCst);
-    assert!(used > 0, "the registered process backend ran the batches");
 
     // SharedMem beats the preference: threads.
     let names = Parallel::new()

@@ -124,14 +124,27 @@
 //! }
 //! ```
 //!
-//! See `examples/processes.rs` and the [`parallel::process`] module.
+//! See `examples/processes.rs` and the [`parallel::process`] module
+//! (the crate [`joblib-process`](https://docs.rs/joblib-process)). To run
+//! tasks elsewhere (another machine, MPI), see the remote-task API in
+//! [`parallel::remote`] and `examples/pipe_backend.rs`.
 
 mod error;
 
 pub use error::{Error, Result};
 pub use joblib_hash as hash;
 pub use joblib_memory as memory;
-pub use joblib_parallel as parallel;
+/// Parallel loops: everything of [`joblib_parallel`], and with the
+/// `processes` feature the worker-process backend of `joblib-process`.
+pub mod parallel {
+    #[cfg(feature = "processes")]
+    pub use crate::delayed_remote;
+    pub use joblib_parallel::*;
+    #[cfg(all(feature = "processes", unix))]
+    pub use joblib_process as process;
+    #[cfg(all(feature = "processes", unix))]
+    pub use joblib_process::{ProcessBackend, init};
+}
 pub use joblib_persist as persist;
 /// The `ndarray` crate (0.17, with `serde`) that joblib's array support is built for.
 pub use joblib_persist::ndarray;
@@ -141,9 +154,37 @@ pub use joblib_hash::hash;
 /// Caches a function's results in a [`Memory`]; see [`joblib_memory::cache`].
 pub use joblib_memory::cache;
 pub use joblib_memory::{MemorizedFunc, Memory};
+#[cfg(feature = "processes")]
+pub use joblib_parallel::Shared;
+#[cfg(all(feature = "processes", not(unix)))]
+pub use joblib_parallel::delayed_remote;
 pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
-#[cfg(unix)]
-pub use joblib_parallel::{Shared, delayed_remote, init};
+#[cfg(all(feature = "processes", unix))]
+pub use joblib_process::init;
+#[cfg(all(feature = "processes", unix))]
+pub use remote_tasks::delayed_remote;
+
+#[cfg(all(feature = "processes", unix))]
+mod remote_tasks {
+    use joblib_parallel::DelayedRemote;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// [`joblib_parallel::delayed_remote`]: wraps a call `f(args)` so that it
+    /// can run in a worker process. Using it also links joblib-process into
+    /// the program, whose constructor registers the `"processes"` backend and
+    /// turns worker processes into workers before `main`.
+    #[inline]
+    pub fn delayed_remote<F, A, R>(f: F, args: A) -> DelayedRemote<F, A>
+    where
+        F: Fn(A) -> R + Copy + Send + Sync + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        joblib_process::register();
+        joblib_parallel::delayed_remote(f, args)
+    }
+}
 pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
@@ -151,7 +192,7 @@ pub mod prelude {
     pub use joblib_hash::{Digest, Hasher, hash};
     pub use joblib_memory::{Memory, cache};
     pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
-    #[cfg(unix)]
+    #[cfg(feature = "processes")]
     pub use joblib_parallel::{Shared, delayed_remote};
     pub use joblib_persist::{dump, load, load_mmap};
 }

@@ -22,7 +22,7 @@ use crate::task::{Task, infallible};
 /// the nesting rules to `Parallel` calls made inside the tasks, and sends the
 /// results back to the call; the backend has nothing else to do.
 pub struct Batch {
-    job: Box<dyn Job>,
+    pub(crate) job: Box<dyn Job>,
     first_index: usize,
     len: usize,
     call_id: u64,
@@ -78,19 +78,6 @@ impl Batch {
     pub fn run(self) {
         let _level = nesting::enter_task(self.nesting_level + 1, self.n_jobs);
         self.job.run();
-    }
-
-    /// Runs the tasks in a worker process through `link` (the process
-    /// backend's slot), and sends their results to the call.
-    #[cfg(feature = "processes")]
-    pub(crate) fn run_remote(self, link: &mut crate::process::Link<'_>) {
-        let meta = RemoteMeta {
-            call_id: self.call_id,
-            nesting_level: self.nesting_level + 1,
-            n_jobs: self.n_jobs,
-            len: self.len,
-        };
-        self.job.run_remote(link, &meta);
     }
 
     /// Reports that the backend could not run this batch; the call stops
@@ -198,20 +185,25 @@ pub(crate) struct TaskClock {
     pub(crate) started_ns: AtomicU64,
 }
 
-trait Job: Send {
+pub(crate) trait Job: Send {
     fn run(self: Box<Self>);
     fn fail(self: Box<Self>, backend: &str, error: BoxError);
-    #[cfg(feature = "processes")]
-    fn run_remote(self: Box<Self>, link: &mut crate::process::Link<'_>, meta: &RemoteMeta);
-}
-
-/// What a remote run needs to know of its batch.
-#[cfg(feature = "processes")]
-struct RemoteMeta {
-    call_id: u64,
-    nesting_level: usize,
-    n_jobs: usize,
-    len: usize,
+    /// The task type's name, for messages.
+    #[cfg(feature = "remote")]
+    fn task_type(&self) -> &'static str;
+    /// The entry point's offset and the task type's digest, if the tasks
+    /// can run in another process.
+    #[cfg(feature = "remote")]
+    fn remote_entry(&self) -> Option<(i64, u64)>;
+    /// Whether the call was aborted before the batch's first task.
+    #[cfg(feature = "remote")]
+    fn is_cancelled(&self) -> bool;
+    /// Encodes the arguments of the tasks and starts the task clock.
+    #[cfg(feature = "remote")]
+    fn encode_args(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError>;
+    /// Completes the batch from how it ended elsewhere.
+    #[cfg(feature = "remote")]
+    fn finish_remote(self: Box<Self>, end: crate::remote::RemoteEnd<'_>, backend: &str);
 }
 
 pub(crate) struct TypedJob<T: Task> {
@@ -224,6 +216,9 @@ pub(crate) struct TypedJob<T: Task> {
     clock: Option<Arc<TaskClock>>,
     /// Set once an outcome was sent, so that `Drop` does not send another.
     sent: bool,
+    /// When the batch was sent elsewhere.
+    #[cfg(feature = "remote")]
+    sent_at: Option<Instant>,
 }
 
 impl<T: Task> TypedJob<T> {
@@ -249,6 +244,8 @@ impl<T: Task> TypedJob<T> {
                 shared,
                 clock,
                 sent: false,
+                #[cfg(feature = "remote")]
+                sent_at: None,
             }),
             first_index: first,
             len,
@@ -374,93 +371,105 @@ impl<T: Task> Job for TypedJob<T> {
         self.deliver(results, is_lent, completed, error, elapsed, cancelled);
     }
 
-    #[cfg(feature = "processes")]
-    fn run_remote(mut self: Box<Self>, link: &mut crate::process::Link<'_>, meta: &RemoteMeta) {
-        use crate::process::{FailureKind, LinkError, Request, entry_offset};
-        let Some(codec) = T::process_codec() else {
-            let message = format!(
-                "tasks of type {} cannot run in a worker process: make them with \
-                 delayed_remote(f, args) or try_delayed_remote(f, args), whose function \
-                 captures nothing and whose arguments and result are serializable",
-                std::any::type_name::<T>()
-            );
-            return self.fail("processes", message.into());
+    #[cfg(feature = "remote")]
+    fn task_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    #[cfg(feature = "remote")]
+    fn remote_entry(&self) -> Option<(i64, u64)> {
+        let codec = T::remote_codec()?;
+        Some((crate::remote::entry_offset(codec.entry), codec.type_hash))
+    }
+
+    #[cfg(feature = "remote")]
+    fn is_cancelled(&self) -> bool {
+        self.shared.cancel_from.load(Ordering::Relaxed) <= self.first
+    }
+
+    #[cfg(feature = "remote")]
+    fn encode_args(&mut self, out: &mut Vec<u8>) -> Result<(), BoxError> {
+        let Some(codec) = T::remote_codec() else {
+            return Err("the tasks cannot run in another process".into());
         };
-        let first = self.first;
-        if self.shared.cancel_from.load(Ordering::Relaxed) <= first {
-            self.tasks.clear();
-            return self.deliver(Vec::new(), false, 0, None, Duration::ZERO, true);
-        }
-        let tasks = std::mem::take(&mut self.tasks);
         if let Some(clock) = &self.clock {
             let ns = u64::try_from(self.shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             clock.started_ns.store(ns, Ordering::Relaxed);
-            clock.running.store(first + 1, Ordering::Release);
+            clock.running.store(self.first + 1, Ordering::Release);
         }
-        let start = Instant::now();
-        let reply = link.exchange(Request {
-            call_id: meta.call_id,
-            entry_offset: entry_offset(codec.entry),
-            type_hash: codec.type_hash,
-            nesting_level: u32::try_from(meta.nesting_level).unwrap_or(u32::MAX),
-            n_jobs: u32::try_from(meta.n_jobs).unwrap_or(u32::MAX),
-            write_args: &mut |w| (codec.encode)(&tasks, w),
-        });
-        let elapsed = start.elapsed();
+        self.sent_at = Some(Instant::now());
+        (codec.encode)(&self.tasks, out)
+    }
+
+    #[cfg(feature = "remote")]
+    fn finish_remote(mut self: Box<Self>, end: crate::remote::RemoteEnd<'_>, backend: &str) {
+        use crate::remote::{RemoteEnd, Status};
+        let first = self.first;
+        let elapsed = self.sent_at.map(|t| t.elapsed()).unwrap_or_default();
         if let Some(clock) = &self.clock {
             clock.running.store(0, Ordering::Release);
         }
-        // Kept until the reply, so that what the arguments point to stays put.
-        drop(tasks);
-        let backend = |source: BoxError| Error::Backend {
-            backend: "processes".to_owned(),
-            index: first,
+        // Kept until now, so that what the arguments point to stays put.
+        let len = std::mem::take(&mut self.tasks).len();
+        let backend_error = |index: usize, source: BoxError| Error::Backend {
+            backend: backend.to_owned(),
+            index,
             source,
         };
-        let (encoded, error) = match reply {
-            Ok(Ok(encoded)) => (encoded, None),
-            Ok(Err(failure)) => {
-                let index = first + failure.completed;
-                let error = match failure.kind {
-                    FailureKind::Task => Error::Task {
-                        index,
-                        source: failure.message.into(),
-                    },
-                    FailureKind::Panic => Error::Panic {
-                        index,
-                        message: failure.message,
-                    },
-                    FailureKind::Transport => Error::Backend {
-                        backend: "processes".to_owned(),
-                        index,
-                        source: failure.message.into(),
-                    },
-                };
-                (failure.results, Some(error))
+        let (encoded, error): (&[u8], Option<Error>) = match end {
+            RemoteEnd::Skipped => {
+                return self.deliver(Vec::new(), false, 0, None, Duration::ZERO, true);
             }
-            Err(LinkError::Died { pid, reason }) => (
-                Vec::new(),
+            RemoteEnd::Died { pid, reason } => (
+                &[],
                 Some(Error::WorkerDied {
                     index: first,
-                    tasks: meta.len,
+                    tasks: len,
                     pid,
                     reason,
                 }),
             ),
-            Err(LinkError::Other(source)) => (Vec::new(), Some(backend(source))),
-        };
-        let (results, error) = if encoded.is_empty() {
-            (Vec::new(), error)
-        } else {
-            match (codec.decode)(&encoded) {
-                Ok(results) => (results, error),
-                Err(e) => (
-                    Vec::new(),
-                    Some(error.unwrap_or_else(|| {
-                        backend(format!("cannot decode the results: {e}").into())
-                    })),
-                ),
+            RemoteEnd::Failed(source) => (&[], Some(backend_error(first, source))),
+            RemoteEnd::Reply(reply) => {
+                let completed = usize::try_from(reply.completed).unwrap_or(usize::MAX);
+                let index = first.saturating_add(completed);
+                let message = reply.message.to_owned();
+                let error = match reply.status {
+                    Status::Done => None,
+                    Status::TaskError => Some(Error::Task {
+                        index,
+                        source: message.into(),
+                    }),
+                    Status::Panic => Some(Error::Panic { index, message }),
+                    Status::Refused | Status::Transport => {
+                        Some(backend_error(index, message.into()))
+                    }
+                };
+                (reply.results, error)
             }
+        };
+        let decoded = if encoded.is_empty() {
+            Ok(Vec::new())
+        } else {
+            T::remote_codec()
+                .ok_or_else(|| BoxError::from("the tasks cannot run in another process"))
+                .and_then(|codec| (codec.decode)(encoded))
+        };
+        let (results, error) = match decoded {
+            Ok(results) if error.is_some() || results.len() == len => (results, error),
+            Ok(results) => (
+                Vec::new(),
+                Some(backend_error(
+                    first,
+                    format!("the reply holds {} results for {len} tasks", results.len()).into(),
+                )),
+            ),
+            Err(e) => (
+                Vec::new(),
+                Some(error.unwrap_or_else(|| {
+                    backend_error(first, format!("cannot decode the results: {e}").into())
+                })),
+            ),
         };
         let index = first + results.len();
         if error.is_some() {

@@ -8,9 +8,6 @@ use crate::error::{BoxError, Error};
 
 type Factory = Arc<dyn Fn() -> Result<Arc<dyn ParallelBackend>, BoxError> + Send + Sync>;
 
-#[cfg(feature = "processes")]
-const BUILT_IN: [&str; 5] = ["loky", "processes", "sequential", "threading", "threads"];
-#[cfg(not(feature = "processes"))]
 const BUILT_IN: [&str; 3] = ["sequential", "threading", "threads"];
 
 fn registry() -> &'static RwLock<BTreeMap<String, Factory>> {
@@ -31,8 +28,7 @@ fn registry() -> &'static RwLock<BTreeMap<String, Factory>> {
 /// # Errors
 ///
 /// [`Error::InvalidConfig`] if `name` is empty or names a built-in backend
-/// (`"sequential"`, `"threads"`, `"threading"`, and with the `processes`
-/// feature `"processes"` and `"loky"`).
+/// (`"sequential"`, `"threads"`, `"threading"`).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -92,8 +88,6 @@ pub(crate) fn resolve_name(name: &str) -> Result<Arc<dyn ParallelBackend>, Error
     match name {
         "sequential" => return Ok(Arc::new(SequentialBackend)),
         "threads" | "threading" => return Ok(Arc::new(ThreadBackend)),
-        #[cfg(feature = "processes")]
-        "processes" | "loky" => return Ok(Arc::new(crate::process::ProcessBackend::new())),
         _ => {}
     }
     let factory = registry()
@@ -105,6 +99,14 @@ pub(crate) fn resolve_name(name: &str) -> Result<Arc<dyn ParallelBackend>, Error
         Some(factory) => factory().map_err(|source| Error::BackendStart {
             backend: name.to_owned(),
             source,
+        }),
+        None if matches!(name, "processes" | "loky") => Err(Error::BackendStart {
+            backend: name.to_owned(),
+            source: "the process backend is in the crate joblib-process, which registers \
+                     this name: depend on it (the joblib facade does, with its default \
+                     `processes` feature) and call joblib::init() (or \
+                     joblib_process::init()) at the top of main"
+                .into(),
         }),
         None => Err(Error::UnknownBackend {
             name: name.to_owned(),
@@ -118,8 +120,8 @@ pub(crate) fn resolve_name(name: &str) -> Result<Arc<dyn ParallelBackend>, Error
 #[derive(Clone)]
 pub enum BackendSpec {
     /// A built-in or registered name: `"sequential"`, `"threads"` (or
-    /// `"threading"`), `"processes"` (or `"loky"`), or a name given to
-    /// [`register_backend`].
+    /// `"threading"`), a name given to [`register_backend`] (`"processes"`
+    /// and `"loky"` once the crate `joblib-process` is linked).
     Name(String),
     /// A backend value, used as is.
     Instance(Arc<dyn ParallelBackend>),
@@ -187,8 +189,15 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("\"no-such-backend\""), "{text}");
         assert!(text.contains("sequential, threading, threads"), "{text}");
-        #[cfg(feature = "processes")]
-        assert!(text.contains("loky, processes, sequential"), "{text}");
+    }
+
+    #[test]
+    fn the_process_backend_names_say_where_it_lives() {
+        let err = resolve_name("loky").err().unwrap().to_string();
+        assert!(
+            err.contains("joblib-process") && err.contains("init()"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -74,21 +74,10 @@ pub(crate) fn temp_root(configured: Option<&Path>) -> PathBuf {
 }
 
 fn free_space(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: `c` is a valid C string and `st` a zeroed struct we own.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
-            return None;
-        }
-        // Writable by us, too.
-        if libc::access(c.as_ptr(), libc::W_OK) != 0 {
-            return None;
-        }
-        #[allow(clippy::unnecessary_cast)]
-        Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
-    }
+    let st = rustix::fs::statvfs(path).ok()?;
+    // Writable by us, too.
+    rustix::fs::access(path, rustix::fs::Access::WRITE_OK).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Creates `<root>/joblib-rs-<pid>-<what>-<random>`, mode 0700.
@@ -168,20 +157,24 @@ pub(crate) fn sweep_stale_folders(root: &Path) {
         let Some(pid) = rest
             .split('-')
             .next()
-            .and_then(|p| p.parse::<libc::pid_t>().ok())
+            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
         else {
             continue;
         };
-        if pid > 0 && !alive(pid) {
+        if !alive(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
 
-fn alive(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+fn alive(pid: rustix::process::Pid) -> bool {
+    // Signal 0 only checks that the process exists (EPERM: it does, and is
+    // someone else's).
+    !matches!(
+        rustix::process::test_kill_process(pid),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
 /// A file of encoded arguments in a call's folder, removed when dropped.
@@ -201,77 +194,40 @@ impl Drop for ArgsFile {
     }
 }
 
-/// Encoded arguments: small ones in memory, large ones in a file.
-pub(crate) enum Spilled {
-    Inline(Vec<u8>),
-    File(ArgsFile),
+/// Writes `encoded` arguments larger than the call's `max_nbytes` to a
+/// private file (0600) in the call's folder, for the worker to map; `None`
+/// for those small enough to travel in the request.
+pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<ArgsFile>> {
+    if encoded.len() <= max_nbytes(call_id) {
+        return Ok(None);
+    }
+    let path = folder(call_id)?.join(format!("args-{:x}.jbl", random()));
+    let file = ArgsFile {
+        path: create_private(&path, |f| f.write_all(encoded))?,
+    };
+    Ok(Some(file))
 }
 
-/// A writer that keeps up to `max_nbytes` in memory and moves everything
-/// to a file in the call's folder beyond that, so large arguments reach the
-/// worker through a memory map instead of the socket.
-pub(crate) struct Spill {
-    call_id: u64,
-    limit: usize,
-    buf: Vec<u8>,
-    file: Option<(File, ArgsFile)>,
-}
-
-impl Spill {
-    pub(crate) fn new(call_id: u64) -> Spill {
-        Spill {
-            call_id,
-            limit: max_nbytes(call_id),
-            buf: Vec::new(),
-            file: None,
-        }
-    }
-
-    fn spill(&mut self) -> io::Result<()> {
-        let folder = folder(self.call_id)?;
-        let path = folder.join(format!("args-{:x}.jbl", random()));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
-        let guard = ArgsFile { path };
-        file.write_all(&self.buf)?;
-        self.buf = Vec::new();
-        self.file = Some((file, guard));
-        Ok(())
-    }
-
-    pub(crate) fn finish(self) -> io::Result<Spilled> {
-        match self.file {
-            None => Ok(Spilled::Inline(self.buf)),
-            Some((mut file, guard)) => {
-                file.flush()?;
-                Ok(Spilled::File(guard))
-            }
-        }
-    }
-}
-
-impl Write for Spill {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.file.is_none() && self.buf.len().saturating_add(data.len()) > self.limit {
-            self.spill()?;
-        }
-        match &mut self.file {
-            Some((file, _)) => file.write(data),
-            None => {
-                self.buf.extend_from_slice(data);
-                Ok(data.len())
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some((file, _)) => file.flush(),
-            None => Ok(()),
+/// Creates `path` (it must not exist), mode 0600, and fills it with
+/// `write`; the file is removed if that fails.
+pub(crate) fn create_private(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", path.display())))?;
+    match write(&mut file).and_then(|()| file.flush()) {
+        Ok(()) => Ok(path.to_path_buf()),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(io::Error::new(
+                e.kind(),
+                format!("writing {}: {e}", path.display()),
+            ))
         }
     }
 }
@@ -286,14 +242,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("joblib-spill-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         begin(u64::MAX - 1, 16, Some(dir.clone()));
-        let mut s = Spill::new(u64::MAX - 1);
-        s.write_all(b"0123456789").unwrap();
-        assert!(matches!(s.finish().unwrap(), Spilled::Inline(b) if b == b"0123456789"));
-
-        let mut s = Spill::new(u64::MAX - 1);
-        s.write_all(b"0123456789").unwrap();
-        s.write_all(b"0123456789").unwrap();
-        let Spilled::File(file) = s.finish().unwrap() else {
+        assert!(spill(u64::MAX - 1, b"0123456789").unwrap().is_none());
+        let Some(file) = spill(u64::MAX - 1, b"01234567890123456789").unwrap() else {
             panic!("20 bytes over a limit of 16 must spill")
         };
         assert_eq!(std::fs::read(file.path()).unwrap(), b"01234567890123456789");

@@ -3,14 +3,16 @@
 
 use std::any::type_name;
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wire::{Args, Failure, FailureKind};
+use super::format::{Reply, Status};
+use super::serve::{clear_backtrace, take_backtrace};
+use super::shared::{self, Pending};
+use super::transport::Blob;
 use crate::error::{BoxError, panic_message};
 use crate::task::{IntoTask, Task};
 
@@ -49,7 +51,8 @@ macro_rules! assert_zero_sized {
 }
 
 /// Wraps a call `f(args)` so that it can run in a worker process of the
-/// `"processes"` backend, or anywhere else: the process-ready spelling of
+/// `"processes"` backend (crate `joblib-process`), or any other backend
+/// that runs tasks elsewhere through a [`RemoteBatch`](crate::RemoteBatch): the process-ready spelling of
 /// [`delayed`](crate::delayed).
 ///
 /// `f` must be a `fn` item or a closure that captures nothing: a worker
@@ -68,7 +71,7 @@ macro_rules! assert_zero_sized {
 /// }
 ///
 /// // Runs on threads here; `.backend("processes")` would use worker
-/// // processes (see the `process` module docs for `joblib_parallel::init`).
+/// // processes (crate `joblib-process`, with `joblib::init()` in `main`).
 /// let norms = Parallel::new()
 ///     .n_jobs(2)
 ///     .run((0..3).map(|i| delayed_remote(norm, (3.0 * i as f64, 4.0 * i as f64))))?;
@@ -164,7 +167,7 @@ where
         Ok(conjure::<F>()(self.args))
     }
 
-    fn process_codec() -> Option<ProcessCodec<Self>> {
+    fn remote_codec() -> Option<RemoteCodec<Self>> {
         Some(codec_of())
     }
 }
@@ -198,7 +201,7 @@ where
         conjure::<F>()(self.args).map_err(Into::into)
     }
 
-    fn process_codec() -> Option<ProcessCodec<Self>> {
+    fn remote_codec() -> Option<RemoteCodec<Self>> {
         Some(codec_of())
     }
 }
@@ -238,15 +241,13 @@ macro_rules! into_task_is_self {
 into_task_is_self!(DelayedRemote, TryDelayedRemote);
 
 /// What a worker runs for one batch: the entry point of one task type.
-pub(crate) type Entry = fn(Args<'_>, u64, u64) -> Result<Vec<u8>, Failure>;
+pub(crate) type Entry = fn(&Blob<'_>, u64, Pending) -> Reply;
 
-/// How a task type crosses to a worker process and back.
-///
-/// Only the process-ready task types of this crate ([`delayed_remote`],
-/// [`try_delayed_remote`]) have one; [`Task::process_codec`] returns `None`
-/// for every other task type, which the `"processes"` backend refuses with
-/// a clear error.
-pub struct ProcessCodec<T: Task> {
+/// How a task type crosses to another process and back: returned by
+/// [`Task::remote_codec`] for the task types made by [`delayed_remote`] and
+/// [`try_delayed_remote`], and `None` for every other task type. It is
+/// opaque: a backend uses it through [`Batch::into_remote`](crate::Batch::into_remote).
+pub struct RemoteCodec<T: Task> {
     pub(crate) entry: Entry,
     pub(crate) type_hash: u64,
     pub(crate) task_type: &'static str,
@@ -255,25 +256,25 @@ pub struct ProcessCodec<T: Task> {
 }
 
 /// Writes the arguments of a batch of tasks.
-pub(crate) type Encode<T> = fn(&[T], &mut dyn Write) -> Result<(), BoxError>;
+pub(crate) type Encode<T> = fn(&[T], &mut Vec<u8>) -> Result<(), BoxError>;
 /// Reads the results of a batch of tasks.
 pub(crate) type Decode<T> = fn(&[u8]) -> Result<Vec<<T as Task>::Output>, BoxError>;
 
-impl<T: Task> std::fmt::Debug for ProcessCodec<T> {
+impl<T: Task> std::fmt::Debug for RemoteCodec<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProcessCodec")
+        f.debug_struct("RemoteCodec")
             .field("task_type", &self.task_type)
             .finish_non_exhaustive()
     }
 }
 
 /// The codec of a process-ready task type.
-fn codec_of<T>() -> ProcessCodec<T>
+fn codec_of<T>() -> RemoteCodec<T>
 where
     T: RemoteCall,
     T::Output: Serialize + DeserializeOwned,
 {
-    ProcessCodec {
+    RemoteCodec {
         entry: entry::<T>,
         type_hash: type_hash::<T>(),
         task_type: type_name::<T>(),
@@ -293,7 +294,7 @@ pub(crate) fn type_hash<T: ?Sized>() -> u64 {
     h.finish()
 }
 
-fn encode<T: RemoteCall>(tasks: &[T], out: &mut dyn Write) -> Result<(), BoxError> {
+fn encode<T: RemoteCall>(tasks: &[T], out: &mut Vec<u8>) -> Result<(), BoxError> {
     let args: Vec<&T::Args> = tasks.iter().map(RemoteCall::remote_args).collect();
     joblib_persist::dump_to_writer(&args, out)?;
     Ok(())
@@ -306,76 +307,73 @@ where
     Ok(joblib_persist::load_from_reader(bytes)?)
 }
 
+/// A reply that ran nothing: the batch could not be decoded.
+fn transport_failure(message: String) -> Reply {
+    Reply {
+        status: Status::Transport,
+        completed: 0,
+        message,
+        results: Vec::new(),
+    }
+}
+
 /// Runs a batch of `T` in a worker: decodes the arguments, runs each task
 /// (stopping at the first failure), encodes the results.
-fn entry<T: RemoteCall>(
-    payload: Args<'_>,
-    expected_type: u64,
-    call_id: u64,
-) -> Result<Vec<u8>, Failure>
+fn entry<T: RemoteCall>(args: &Blob<'_>, expected_type: u64, pending: Pending) -> Reply
 where
     T::Output: Serialize,
 {
     if type_hash::<T>() != expected_type {
-        return Err(Failure {
-            completed: 0,
-            kind: FailureKind::Transport,
-            message: format!(
-                "the worker found another task type than the parent sent ({})",
-                type_name::<T>()
-            ),
-            results: Vec::new(),
-        });
+        return transport_failure(format!(
+            "the worker found another task type than the parent sent ({})",
+            type_name::<T>()
+        ));
     }
-    let args: Vec<T::Args> = super::shared::decoding(call_id, || match payload {
-        Args::Inline(bytes) => joblib_persist::load_from_reader(bytes),
-        Args::File(path) => joblib_persist::load_mmap(path, joblib_persist::MmapMode::ReadOnly),
-    })
-    .map_err(|e| Failure {
-        completed: 0,
-        kind: FailureKind::Transport,
-        message: format!("the worker could not decode the arguments: {e}"),
-        results: Vec::new(),
-    })?;
+    let decoded: Result<Vec<T::Args>, BoxError> = shared::decoding(pending, || match args {
+        Blob::Bytes(bytes) => Ok(joblib_persist::load_from_reader(&bytes[..])?),
+        Blob::File(path) => Ok(joblib_persist::load_mmap(
+            path,
+            joblib_persist::MmapMode::ReadOnly,
+        )?),
+    });
+    let args = match decoded {
+        Ok(args) => args,
+        Err(e) => {
+            return transport_failure(format!("the worker could not decode the arguments: {e}"));
+        }
+    };
     let mut results: Vec<T::Output> = Vec::with_capacity(args.len());
     let mut failure = None;
     for args in args {
-        super::worker::clear_backtrace();
+        clear_backtrace();
         match catch_unwind(AssertUnwindSafe(|| T::call(args))) {
             Ok(Ok(r)) => results.push(r),
             Ok(Err(e)) => {
-                failure = Some((FailureKind::Task, e.to_string()));
+                failure = Some((Status::TaskError, e.to_string()));
                 break;
             }
             Err(payload) => {
                 let mut message = panic_message(payload.as_ref());
-                if let Some(trace) = super::worker::take_backtrace() {
+                if let Some(trace) = take_backtrace() {
                     message.push_str("\n\nworker backtrace:\n");
                     message.push_str(&trace);
                 }
-                failure = Some((FailureKind::Panic, message));
+                failure = Some((Status::Panic, message));
                 break;
             }
         }
     }
-    let completed = results.len();
+    let completed = results.len() as u64;
     let mut encoded = Vec::new();
     if let Err(e) = joblib_persist::dump_to_writer(&results, &mut encoded) {
-        return Err(Failure {
-            completed: 0,
-            kind: FailureKind::Transport,
-            message: format!("the worker could not encode the results: {e}"),
-            results: Vec::new(),
-        });
+        return transport_failure(format!("the worker could not encode the results: {e}"));
     }
-    match failure {
-        None => Ok(encoded),
-        Some((kind, message)) => Err(Failure {
-            completed,
-            kind,
-            message,
-            results: encoded,
-        }),
+    let (status, message) = failure.unwrap_or((Status::Done, String::new()));
+    Reply {
+        status,
+        completed,
+        message,
+        results: encoded,
     }
 }
 
@@ -386,10 +384,31 @@ pub(crate) fn anchor() -> u64 {
     std::hint::black_box(0x6a6f_626c_6962)
 }
 
+/// The address of [`anchor`] in this process.
+pub(crate) fn anchor_address() -> usize {
+    anchor as fn() -> u64 as usize
+}
+
+/// The address `offset` bytes from [`anchor`].
+pub(crate) fn entry_address(offset: i64) -> usize {
+    anchor_address().wrapping_add(offset as usize)
+}
+
 /// The offset of `entry` from [`anchor`], as sent to workers.
 pub(crate) fn entry_offset(entry: Entry) -> i64 {
     let base = anchor as fn() -> u64 as usize;
     (entry as usize).wrapping_sub(base) as i64
+}
+
+/// Which copy of this crate the program holds, should two versions be
+/// linked into one binary: the distance from this copy's [`anchor`] to a
+/// function of the standard library, of which there is one copy. Part of
+/// the build identity, so that a request made by one copy is refused by
+/// the other rather than resolved against the wrong anchor.
+pub(crate) fn copy_discriminator() -> u64 {
+    let base = anchor as fn() -> u64 as usize;
+    let std_fn = std::process::id as fn() -> u32 as usize;
+    base.wrapping_sub(std_fn) as u64
 }
 
 /// The entry point at `offset` from [`anchor`].
@@ -397,11 +416,10 @@ pub(crate) fn entry_offset(entry: Entry) -> i64 {
 /// # Safety
 ///
 /// `offset` must have been made by [`entry_offset`] in a process running
-/// the same build of the same executable (checked by the worker's build
-/// identity before any offset is used).
+/// the same build of the same executable (the build identity of the
+/// request, checked by the caller, says it was).
 pub(crate) unsafe fn entry_at(offset: i64) -> Entry {
-    let base = anchor as fn() -> u64 as usize;
-    let address = base.wrapping_add(offset as usize);
+    let address = entry_address(offset);
     // SAFETY: the caller guarantees the offset was taken from an `Entry` in
     // an identical image, so `address` is that function here too.
     unsafe { std::mem::transmute::<usize, Entry>(address) }

@@ -3,21 +3,24 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::calls::{self, Spill};
-use super::wire::{self, Args, Failure, FromWorker, Run};
-use super::worker::{EXIT_NO_INIT, EXIT_OTHER_BUILD, WORKER_ENV, build_identity};
-use crate::backend::Batch;
-use crate::error::BoxError;
+use joblib_parallel::remote::RemoteBatch;
+use joblib_parallel::{Batch, BoxError};
+use rustix::process::{Pid, Signal};
+
+use super::transport::FileTransport;
+use super::wire::{self, FromWorker};
+use super::worker::{EXIT_NO_INIT, EXIT_OTHER_BUILD, WORKER_ENV, marker_for};
 
 /// The variables that size the thread pools of common numerical libraries;
 /// each worker gets its share of the CPUs in them unless the user set them.
@@ -52,6 +55,8 @@ pub(crate) struct Pool {
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
+    /// Set by [`shutdown_all`]: batches still queued fail instead of running.
+    closing: AtomicBool,
 }
 
 #[derive(Default)]
@@ -88,7 +93,7 @@ pub(crate) fn pool(
     }
     let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
     let settings = Arc::new(Mutex::new(settings));
-    let threads_each = (crate::cpu::cpu_count() / key.0).max(1);
+    let threads_each = (joblib_parallel::cpu_count() / key.0).max(1);
     let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
     let mut slots = Vec::with_capacity(key.0);
     let mut threads = Vec::with_capacity(key.0);
@@ -147,29 +152,52 @@ impl Pool {
     }
 }
 
-/// Stops every pool: workers finish the batches they hold, then exit; waits
-/// for them. The next call starts a new pool.
+/// How long [`shutdown_all`] lets running batches finish before it kills
+/// their workers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// Stops every pool: batches not started fail, workers get
+/// [`SHUTDOWN_GRACE`] to finish the batch they hold and are killed after
+/// it, idle workers exit; waits for all of them. The next call starts a new
+/// pool.
 pub(crate) fn shutdown_all() {
     let pools: Vec<Arc<Pool>> = lock(pools()).drain().map(|(_, p)| p).collect();
     for pool in &pools {
+        for slot in &pool.slots {
+            slot.closing.store(true, Ordering::Relaxed);
+        }
         lock(&pool.tx).take();
     }
-    for pool in pools {
-        let threads = std::mem::take(&mut *lock(&pool.threads));
-        for t in threads {
-            let _ = t.join();
+    let threads: Vec<_> = pools
+        .iter()
+        .flat_map(|pool| std::mem::take(&mut *lock(&pool.threads)))
+        .collect();
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while Instant::now() < deadline && threads.iter().any(|t| !t.is_finished()) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for pool in &pools {
+        for slot in &pool.slots {
+            let state = lock(&slot.state);
+            if let (Some(pid), Some(_)) = (state.pid, state.busy) {
+                kill(pid);
+            }
         }
+    }
+    for t in threads {
+        let _ = t.join();
     }
 }
 
-/// Kills the workers running a batch of `call_id` for at least `ran`.
-pub(crate) fn kill_late(call_id: u64, ran: Duration) {
+/// Kills the workers running a batch of `call_id`: the call stopped early
+/// (first error, timeout, results dropped), and nobody wants what they
+/// compute. Their slots start new workers for the next batches.
+pub(crate) fn kill_call(call_id: u64) {
     for pool in lock(pools()).values() {
         for slot in &pool.slots {
             let state = lock(&slot.state);
-            if let (Some(pid), Some((call, since))) = (state.pid, state.busy)
+            if let (Some(pid), Some((call, _))) = (state.pid, state.busy)
                 && call == call_id
-                && since.elapsed() >= ran
             {
                 kill(pid);
             }
@@ -182,13 +210,12 @@ pub(crate) fn all_pids() -> Vec<u32> {
     lock(pools()).values().flat_map(|p| p.pids()).collect()
 }
 
+/// Kills a worker. The caller holds its slot's lock and saw its pid
+/// there: a worker is reaped only after its pid is cleared from the slot
+/// under that same lock, so the pid cannot have been reused yet.
 fn kill(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: plain system call; the pid is a child we have not reaped
-        // (reaping clears it from the slot under the same lock).
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = rustix::process::kill_process(pid, Signal::KILL);
     }
 }
 
@@ -220,7 +247,7 @@ fn slot_loop(
     };
     drop(ready);
     loop {
-        let batch = if worker.is_some() {
+        let batch: Batch = if worker.is_some() {
             let idle = lock(settings).idle_timeout;
             match rx.recv_timeout(idle) {
                 Ok(batch) => batch,
@@ -238,6 +265,21 @@ fn slot_loop(
                 Err(_) => break,
             }
         };
+        if slot.closing.load(Ordering::Relaxed) {
+            batch.fail("processes", "the pool was shut down");
+            continue;
+        }
+        let remote = match batch.into_remote("processes") {
+            Ok(remote) => remote,
+            Err(not_remote) => {
+                not_remote.fail("processes");
+                continue;
+            }
+        };
+        if remote.is_cancelled() {
+            remote.skip();
+            continue;
+        }
         if worker.is_none() {
             match spawn_worker(threads_each) {
                 Ok(w) => {
@@ -245,16 +287,12 @@ fn slot_loop(
                     worker = Some(w);
                 }
                 Err(e) => {
-                    batch.fail("processes", e);
+                    remote.fail(e);
                     continue;
                 }
             }
         }
-        let mut link = Link {
-            slot,
-            worker: &mut worker,
-        };
-        batch.run_remote(&mut link);
+        run(slot, &mut worker, remote);
     }
     if let Some(w) = worker.take() {
         retire(slot, w);
@@ -269,10 +307,11 @@ fn retire(slot: &Slot, w: Worker) {
         reader,
         ..
     } = w;
+    // Cleared before the worker is reaped (see `kill`).
+    lock(&slot.state).pid = None;
     drop(reader);
     drop(stream);
     let _ = child.wait();
-    lock(&slot.state).pid = None;
 }
 
 /// What the executable of a worker is: the very file this process runs.
@@ -285,11 +324,6 @@ fn executable() -> PathBuf {
     }
 }
 
-fn identity() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(build_identity)
-}
-
 fn spawn_worker(threads_each: usize) -> Result<Worker, BoxError> {
     let (ours, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
     let fd = theirs.as_raw_fd();
@@ -300,28 +334,35 @@ fn spawn_worker(threads_each: usize) -> Result<Worker, BoxError> {
         cmd.arg0(arg0);
     }
     cmd.args(args)
-        .env(WORKER_ENV, format!("{fd}:{parent}:{}", identity()))
+        .env(WORKER_ENV, marker_for(fd))
         .stdin(Stdio::null());
     for var in THREAD_LIMIT_VARS {
         if std::env::var_os(var).is_none() {
             cmd.env(var, threads_each.to_string());
         }
     }
-    // SAFETY: the closure runs in the forked child before `exec` and only
-    // makes async-signal-safe system calls on values it owns.
+    // SAFETY: the closure runs in the forked child before `exec`; it only
+    // makes system calls (no allocation, no lock) on a descriptor that the
+    // child inherited open.
     unsafe {
         cmd.pre_exec(move || {
+            // SAFETY: `theirs` is open in the child until `exec`, and is only
+            // borrowed for these two calls.
+            let theirs = BorrowedFd::borrow_raw(fd);
             // Keep the worker's end of the socket across `exec`.
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            let flags = rustix::io::fcntl_getfd(theirs)?;
+            rustix::io::fcntl_setfd(theirs, flags.difference(rustix::io::FdFlags::CLOEXEC))?;
             #[cfg(target_os = "linux")]
             {
                 // Die with the parent: no orphans, whatever way it ends.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() as u32 != parent {
-                    libc::_exit(1);
+                rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+                // The parent died before that: do not become its orphan.
+                if rustix::process::getppid()
+                    .map(Pid::as_raw_nonzero)
+                    .map(|p| p.get())
+                    != i32::try_from(parent).ok()
+                {
+                    return Err(io::Error::other("the parent is gone"));
                 }
             }
             Ok(())
@@ -400,14 +441,14 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
     match status.signal() {
         Some(sig) => {
-            let name = match sig {
-                libc::SIGKILL => " (SIGKILL)",
-                libc::SIGSEGV => " (SIGSEGV)",
-                libc::SIGABRT => " (SIGABRT)",
-                libc::SIGBUS => " (SIGBUS)",
-                libc::SIGTERM => " (SIGTERM)",
-                libc::SIGILL => " (SIGILL)",
-                libc::SIGFPE => " (SIGFPE)",
+            let name = match Signal::from_named_raw(sig) {
+                Some(Signal::KILL) => " (SIGKILL)",
+                Some(Signal::SEGV) => " (SIGSEGV)",
+                Some(Signal::ABORT) => " (SIGABRT)",
+                Some(Signal::BUS) => " (SIGBUS)",
+                Some(Signal::TERM) => " (SIGTERM)",
+                Some(Signal::ILL) => " (SIGILL)",
+                Some(Signal::FPE) => " (SIGFPE)",
                 _ => "",
             };
             let core = if status.core_dumped() {
@@ -427,30 +468,17 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
 /// reported dead.
 struct NoSigPipe<'a>(&'a UnixStream);
 
-#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-const SEND_FLAGS: libc::c_int = 0;
-
 impl Write for NoSigPipe<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+        let flags = rustix::net::SendFlags::NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+        let flags = rustix::net::SendFlags::empty();
         loop {
-            // SAFETY: `buf` is valid for `buf.len()` bytes, and the
-            // descriptor belongs to the stream borrowed for this call.
-            let n = unsafe {
-                libc::send(
-                    self.0.as_raw_fd(),
-                    buf.as_ptr().cast(),
-                    buf.len(),
-                    SEND_FLAGS,
-                )
-            };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
+            match rustix::net::send(self.0.as_fd(), buf, flags) {
+                Ok(n) => return Ok(n),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -460,105 +488,75 @@ impl Write for NoSigPipe<'_> {
     }
 }
 
-/// What a batch sees of its worker: one request, one reply.
-pub(crate) struct Link<'a> {
-    slot: &'a Slot,
-    worker: &'a mut Option<Worker>,
-}
-
-/// Why a batch got no reply.
-pub(crate) enum LinkError {
-    /// The worker process died (or broke the protocol and was killed).
-    Died { pid: u32, reason: String },
-    /// The batch could not be sent (its arguments, the temporary file).
-    Other(BoxError),
-}
-
-/// One batch as the link sends it.
-pub(crate) struct Request<'a> {
-    pub(crate) call_id: u64,
-    pub(crate) entry_offset: i64,
-    pub(crate) type_hash: u64,
-    pub(crate) nesting_level: u32,
-    pub(crate) n_jobs: u32,
-    pub(crate) write_args: &'a mut dyn FnMut(&mut dyn Write) -> Result<(), BoxError>,
-}
-
-impl Link<'_> {
-    /// Sends a batch to the worker and waits for its reply.
-    pub(crate) fn exchange(
-        &mut self,
-        request: Request<'_>,
-    ) -> Result<Result<Vec<u8>, Failure>, LinkError> {
-        let Some(worker) = self.worker.as_mut() else {
-            return Err(LinkError::Other("no worker process".into()));
-        };
-        // Busy from before the arguments are written, so that the call's
-        // timeout clock (started just before) and ours agree.
-        lock(&self.slot.state).busy = Some((request.call_id, Instant::now()));
-        let mut spill = Spill::new(request.call_id);
-        let write_args = request.write_args;
-        let args = super::shared::encoding(request.call_id, || write_args(&mut spill))
-            .map_err(|e| format!("cannot serialize the arguments: {e}").into())
-            .and_then(|()| spill.finish().map_err(BoxError::from));
-        let args = match args {
-            Ok(args) => args,
-            Err(e) => {
-                lock(&self.slot.state).busy = None;
-                return Err(LinkError::Other(e));
-            }
-        };
-        let run = Run {
-            call_id: request.call_id,
-            entry_offset: request.entry_offset,
-            type_hash: request.type_hash,
-            nesting_level: request.nesting_level,
-            n_jobs: request.n_jobs,
-            args: match &args {
-                calls::Spilled::Inline(bytes) => Args::Inline(bytes),
-                calls::Spilled::File(file) => Args::File(file.path()),
-            },
-        };
-        let reply = wire::write_run(&mut NoSigPipe(&worker.stream), &run)
-            .and_then(|()| wire::read_from_worker(&mut worker.reader));
-        lock(&self.slot.state).busy = None;
-        drop(args);
-        match reply {
-            Ok(FromWorker::Done { results }) => Ok(Ok(results)),
-            Ok(FromWorker::Failed(failure)) => Ok(Err(failure)),
-            Ok(other) => Err(self.bury(format!("it sent {other:?} instead of a reply"))),
-            Err(e) => Err(self.bury(format!("reading its reply failed: {e}"))),
+/// Runs one batch on the slot's worker: sends the request, waits for the
+/// reply, completes the batch.
+fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
+    let Some(w) = worker.as_mut() else {
+        return remote.fail("no worker process");
+    };
+    let call_id = remote.call_id();
+    // Busy from before the arguments are written, so that the call's
+    // timeout clock (started while they are) and ours agree.
+    lock(&slot.state).busy = Some((call_id, Instant::now()));
+    let mut transport = FileTransport::new(call_id);
+    let request = match remote.request(&mut transport) {
+        Ok(request) => request,
+        Err(e) => {
+            lock(&slot.state).busy = None;
+            return remote.fail(e);
+        }
+    };
+    let reply = wire::write_run(&mut NoSigPipe(&w.stream), &request)
+        .and_then(|()| wire::read_from_worker(&mut w.reader));
+    lock(&slot.state).busy = None;
+    match reply {
+        Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
+        Ok(other) => {
+            let (pid, reason) = bury(
+                slot,
+                worker,
+                format!("it sent {other:?} instead of a reply"),
+            );
+            remote.worker_died(pid, reason);
+        }
+        Err(e) => {
+            let (pid, reason) = bury(slot, worker, format!("reading its reply failed: {e}"));
+            remote.worker_died(pid, reason);
         }
     }
+    // The file of large arguments goes only now: the worker mapped it.
+    drop(transport);
+}
 
-    /// The worker stopped answering: make sure it is dead, reap it, and
-    /// say how it ended.
-    fn bury(&mut self, protocol: String) -> LinkError {
-        let Some(mut w) = self.worker.take() else {
-            return LinkError::Other(protocol.into());
-        };
-        // Its socket closed: it is exiting or dead. Give it a moment to
-        // finish dying before forcing it, so the status tells the cause.
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let status = loop {
-            match w.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                _ => {
-                    let _ = w.child.kill();
-                    break w.child.wait().ok();
-                }
+/// The worker stopped answering: make sure it is dead, reap it, and say
+/// how it ended.
+fn bury(slot: &Slot, worker: &mut Option<Worker>, protocol: String) -> (u32, String) {
+    let Some(mut w) = worker.take() else {
+        return (0, protocol);
+    };
+    // Cleared before the worker is reaped, under the slot's lock, so that
+    // `kill_call` never signals a pid that may have been reused.
+    lock(&slot.state).pid = None;
+    // Its socket closed: it is exiting or dead. Give it a moment to
+    // finish dying before forcing it, so the status tells the cause.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let status = loop {
+        match w.child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1));
             }
-        };
-        lock(&self.slot.state).pid = None;
-        LinkError::Died {
-            pid: w.pid,
-            reason: match status {
-                Some(status) => describe_exit(status),
-                None => protocol,
-            },
+            _ => {
+                let _ = w.child.kill();
+                break w.child.wait().ok();
+            }
         }
-    }
+    };
+    (
+        w.pid,
+        match status {
+            Some(status) => describe_exit(status),
+            None => protocol,
+        },
+    )
 }

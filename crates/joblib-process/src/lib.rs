@@ -1,5 +1,34 @@
-//! The `"processes"` backend: a reusable pool of worker processes that run
-//! the current program again, like Python joblib's loky.
+//! The `"processes"` backend of [joblib-parallel](joblib_parallel): a
+//! reusable pool of worker processes that run the current program again,
+//! like Python joblib's loky. Most programs use it through the `joblib`
+//! facade (`Parallel::new().backend("processes")`); this crate alone gives
+//! [`ProcessBackend`], [`init`] and the registration of the names
+//! `"processes"` and `"loky"`.
+//!
+//! It is built on joblib-parallel's public remote-task API only, as any
+//! backend that runs tasks elsewhere would be: each batch becomes a
+//! [`RemoteBatch`](joblib_parallel::RemoteBatch), its request bytes go to a
+//! worker over a Unix socket, and the worker answers with
+//! [`serve_request_with`](joblib_parallel::serve_request_with).
+//!
+//! ```no_run
+//! # #![allow(clippy::needless_doctest_main)]
+//! use joblib_parallel::{Parallel, delayed_remote};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     joblib_process::init();
+//!     let squares = Parallel::new()
+//!         .backend("processes")
+//!         .n_jobs(2)
+//!         .run((0..100).map(|x| delayed_remote(square, x)))?;
+//!     assert_eq!(squares[3], 9);
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # How a task reaches a worker
 //!
@@ -10,7 +39,8 @@
 //! your `main`.
 //!
 //! Rust cannot send closures to another process, but the worker holds the
-//! very same code: a task made by [`delayed_remote`] names its function by
+//! very same code: a task made by
+//! [`delayed_remote`](joblib_parallel::delayed_remote) names its function by
 //! its place in the binary (an offset from a known function), and the
 //! worker checks that it runs the same build (the executable's identity)
 //! before it uses any offset. So a task function must capture nothing (a
@@ -30,6 +60,9 @@
 //! [`MmapArray`](joblib_persist::MmapArray) are then views of the mapped
 //! file, with no copy at all. The folder is removed when the call ends;
 //! folders left by a parent that was killed are removed by the next one.
+//! A [`Shared`](joblib_parallel::Shared) value is written there once, to a
+//! file of its own that every worker maps once and keeps, and removed when
+//! the value's last clone is dropped.
 //!
 //! # Workers
 //!
@@ -40,12 +73,12 @@
 //! parent (`PR_SET_PDEATHSIG`), however the parent ends, and exits when the
 //! parent closes its socket.
 //!
-//! A panicking task comes back as [`Error::Panic`](crate::Error::Panic)
+//! A panicking task comes back as [`Error::Panic`](joblib_parallel::Error::Panic)
 //! with the worker's backtrace, and the worker lives on. A worker that dies
 //! (abort, a signal, out of memory) comes back as
-//! [`Error::WorkerDied`](crate::Error::WorkerDied), naming the tasks it
+//! [`Error::WorkerDied`](joblib_parallel::Error::WorkerDied), naming the tasks it
 //! held and the signal or exit code; the next batch gets a new worker. A
-//! task past the call's [`timeout`](crate::Parallel::timeout) has its worker
+//! task past the call's [`timeout`](joblib_parallel::Parallel::timeout) has its worker
 //! killed and replaced.
 //!
 //! Each worker gets its share of the CPUs (`cpu_count / n_jobs`) in
@@ -60,31 +93,30 @@
 //! Windows) nothing is needed. Should a worker still reach `main` without
 //! becoming a worker, it stops at its first use of this backend with an
 //! error message, before starting workers of its own, and the parent's call
-//! fails with [`Error::BackendStart`](crate::Error::BackendStart) saying to
+//! fails with [`Error::BackendStart`](joblib_parallel::Error::BackendStart) saying to
 //! call `init`: no fork bomb, no hang.
+//!
+//! # Names
+//!
+//! `Parallel::backend("processes")` (or `"loky"`) and
+//! `prefer(Prefer::Processes)` find this backend by name in
+//! joblib-parallel's registry. The names are registered before `main` by
+//! the same constructor, and again by [`init`], by [`register`] and by
+//! [`ProcessBackend::new`].
+
+#![cfg(unix)]
 
 mod calls;
 mod pool;
-mod remote;
-mod shared;
+mod transport;
 mod wire;
 mod worker;
 
-pub use remote::{
-    DelayedRemote, ProcessCodec, TryDelayedRemote, delayed_remote, try_delayed_remote,
-};
-pub use shared::Shared;
-
-pub(crate) use pool::{Link, LinkError, Request};
-pub(crate) use remote::entry_offset;
-pub(crate) use wire::FailureKind;
-
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::backend::{BackendKind, Batch, CallInfo, ParallelBackend};
-use crate::error::BoxError;
+use joblib_parallel::{BackendKind, Batch, BoxError, CallInfo, ParallelBackend};
 
 /// Arguments larger than this go to workers through a memory-mapped file
 /// (joblib's default `max_nbytes`, 1 MiB).
@@ -103,17 +135,34 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// ```no_run
 /// # #![allow(clippy::needless_doctest_main)]
 /// fn main() {
-///     joblib_parallel::init();
+///     joblib_process::init();
 ///     // ... the program, which may use Parallel::new().backend("processes")
 /// }
 /// ```
 pub fn init() {
     worker::run_if_worker();
+    register();
 }
 
 #[ctor::ctor(unsafe)]
 fn become_worker_before_main() {
     worker::run_if_worker();
+    register();
+}
+
+/// Registers this backend under the names `"processes"` and `"loky"` in
+/// joblib-parallel's registry (once; later calls do nothing). Done before
+/// `main` by a constructor and by [`init`]; call it if neither can run.
+pub fn register() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        for name in ["processes", "loky"] {
+            // Only an empty or built-in name is refused; these are neither.
+            let _ = joblib_parallel::register_backend(name, || {
+                Ok(Arc::new(ProcessBackend::new()) as Arc<dyn ParallelBackend>)
+            });
+        }
+    });
 }
 
 /// Whether this process is a worker of the `"processes"` backend (inside a
@@ -123,13 +172,14 @@ pub fn is_worker() -> bool {
 }
 
 /// Runs batches in a reusable pool of worker processes; see the
-/// [module documentation](self). Chosen by `.backend("processes")` (or
+/// [crate documentation](self). Chosen by `.backend("processes")` (or
 /// joblib's name, `"loky"`), by `prefer(Prefer::Processes)`, or by value to
 /// change its settings:
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use joblib_parallel::{Parallel, ProcessBackend, delayed_remote};
+/// use joblib_parallel::{Parallel, delayed_remote};
+/// use joblib_process::ProcessBackend;
 ///
 /// fn square(x: u64) -> u64 { x * x }
 ///
@@ -143,9 +193,10 @@ pub fn is_worker() -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Tasks must be made by [`delayed_remote`] or [`try_delayed_remote`]; a
-/// call whose tasks were made by [`delayed`](crate::delayed) fails with an
-/// error saying so.
+/// Tasks must be made by [`delayed_remote`](joblib_parallel::delayed_remote)
+/// or [`try_delayed_remote`](joblib_parallel::try_delayed_remote); a call
+/// whose tasks were made by [`delayed`](joblib_parallel::delayed) fails
+/// with an error saying so.
 #[derive(Debug, Clone)]
 pub struct ProcessBackend {
     max_nbytes: usize,
@@ -163,6 +214,7 @@ impl ProcessBackend {
     /// The backend with joblib's defaults: `max_nbytes` 1 MiB, the temporary
     /// folder chosen as described in the module docs, 300 s idle timeout.
     pub fn new() -> ProcessBackend {
+        register();
         ProcessBackend {
             max_nbytes: DEFAULT_MAX_NBYTES,
             temp_folder: None,
@@ -197,8 +249,13 @@ impl ProcessBackend {
     }
 
     /// Stops the worker processes of every pool now, instead of after the
-    /// idle timeout or at exit: each finishes the batch it runs, then exits
-    /// and is reaped before this returns. The next call starts new workers.
+    /// idle timeout or at exit, and returns within about 2 s whatever they
+    /// do: batches not started yet fail with
+    /// [`Error::Backend`](joblib_parallel::Error::Backend), a worker gets 1 s
+    /// to finish the batch it runs and is killed after that
+    /// ([`Error::WorkerDied`](joblib_parallel::Error::WorkerDied) for its
+    /// call), and every worker is reaped before this returns. The next call
+    /// starts new workers.
     pub fn shutdown() {
         pool::shutdown_all();
     }
@@ -235,6 +292,10 @@ impl ParallelBackend for ProcessBackend {
         // start workers.
         std::hint::black_box(become_worker_before_main as fn());
         worker::refuse_if_uninitialized_worker();
+        // Workers run this program's executable: a copy of this crate in a
+        // shared library loaded by another program (a Python extension)
+        // would start that program instead, which cannot serve our tasks.
+        joblib_parallel::remote::check_executable()?;
         sweep_once(&calls::temp_root(self.temp_folder.as_deref()));
         pool::pool(
             call.n_jobs,
@@ -258,13 +319,12 @@ impl ParallelBackend for ProcessBackend {
         pool.submit(batch)
     }
 
+    /// Kills the workers still running batches of the call (as loky does):
+    /// after a first error, a timeout or dropped results nothing they compute
+    /// is wanted, and a task must not outlive its call. Their slots start
+    /// new workers for the next batches.
     fn abort(&self, call: &CallInfo) {
-        if let Some(timeout) = call.timeout {
-            // The call's clock starts a moment before the worker's; a task
-            // within a fifth of the timeout (at most 100 ms) of it is late.
-            let slack = (timeout / 5).min(Duration::from_millis(100));
-            pool::kill_late(call.call_id, timeout.saturating_sub(slack));
-        }
+        pool::kill_call(call.call_id);
     }
 
     fn finish(&self, call: &CallInfo) {

@@ -1,19 +1,19 @@
 //! The "processes" backend, end to end: this test binary is re-executed as
-//! its own workers (the constructor linked with joblib-parallel turns the
+//! its own workers (the constructor linked with joblib-process turns the
 //! copies into workers before the test harness starts).
 //!
 //! Tests run in parallel threads and pools are shared per number of
 //! workers, so tests that kill or count workers use a worker count of their
 //! own.
 
-#![cfg(all(feature = "processes", unix))]
-
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use joblib_parallel::{
-    Error, Parallel, Prefer, ProcessBackend, delayed, delayed_remote, try_delayed_remote,
+    Error, IntoTask, Parallel, Prefer, Task, delayed, delayed_remote, try_delayed_remote,
 };
+use joblib_process::ProcessBackend;
+use rustix::process::{Signal, getpid, kill_process};
 
 fn square(x: u64) -> u64 {
     x * x
@@ -110,7 +110,7 @@ fn tasks_run_in_other_processes_and_nest_one_level_down() {
                     (
                         std::process::id(),
                         joblib_parallel::nesting_level(),
-                        joblib_parallel::process::is_worker(),
+                        joblib_process::is_worker(),
                     )
                 },
                 i,
@@ -122,7 +122,7 @@ fn tasks_run_in_other_processes_and_nest_one_level_down() {
         assert_eq!(level, 1);
         assert!(worker);
     }
-    assert!(!joblib_parallel::process::is_worker());
+    assert!(!joblib_process::is_worker());
 }
 
 #[test]
@@ -248,12 +248,10 @@ fn crash(how: u8) -> u8 {
     match how {
         0 => std::process::abort(),
         1 => {
-            // SAFETY: sends a signal to this process; nothing else.
-            unsafe { libc::raise(libc::SIGKILL) };
+            let _ = kill_process(getpid(), Signal::KILL);
         }
         2 => {
-            // SAFETY: as above.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            let _ = kill_process(getpid(), Signal::SEGV);
         }
         3 => {
             // Far more than any machine has: the allocation fails and the
@@ -307,13 +305,23 @@ fn a_hundred_crashes_in_a_row_leak_nothing() {
     }
     assert_eq!(p.run([delayed_remote(crash, 7)]).unwrap(), [7]);
     // No zombies, and no more live children than the pools have workers.
-    let kids = children();
-    assert!(kids.iter().all(|&(_, state)| state != 'Z'), "{kids:?}");
-    let live = ProcessBackend::worker_pids();
-    assert!(
-        kids.iter().all(|(pid, _)| live.contains(pid)),
-        "children {kids:?} that are not workers {live:?}"
-    );
+    // Other tests of this binary kill workers too (a call that stops early):
+    // one of theirs may be between its death and its reaping for a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let kids = children();
+        let live = ProcessBackend::worker_pids();
+        let zombie = kids.iter().any(|&(_, state)| state == 'Z');
+        let stray = kids.iter().any(|(pid, _)| !live.contains(pid));
+        if !zombie && !stray {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "children {kids:?}: zombies, or not workers {live:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -406,7 +414,20 @@ fn a_process_not_made_by_its_parent_is_not_a_worker() {
     // tests it is asked for (none here), instead of serving.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "no_such_test"])
-        .env("JOBLIB_RS_WORKER", "3:1:whatever")
+        .env("JOBLIB_RS_WORKER", "2:3:1:whatever")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 passed"));
+}
+
+#[test]
+fn a_marker_of_another_layout_is_ignored() {
+    // The layout of the first release (`<fd>:<parent pid>:<build>`), naming
+    // us as the parent: not version 2, so not read at all.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "no_such_test"])
+        .env("JOBLIB_RS_WORKER", format!("99:{}:x", std::process::id()))
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -419,7 +440,7 @@ fn a_worker_without_its_socket_exits_before_main() {
     // the constructor with its own exit code, and runs no test.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "no_such_test"])
-        .env("JOBLIB_RS_WORKER", format!("99:{}:x", std::process::id()))
+        .env("JOBLIB_RS_WORKER", format!("2:99:{}:x", std::process::id()))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(88), "{out:?}");
@@ -487,4 +508,119 @@ fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
     assert_eq!(joblib_persist::load::<Vec<u32>>(&file).unwrap(), [1, 2, 3]);
     let back: Shared<Vec<u32>> = joblib_persist::load(&file).unwrap();
     assert_eq!(*back, [1, 2, 3]);
+}
+
+/// Task 0 writes its worker's pid to `path` and spins forever; task 1
+/// panics after 200 ms; any other task returns at once.
+fn spin_or_panic((i, path): (u32, String)) -> u32 {
+    match i {
+        0 => {
+            let _ = std::fs::write(&path, std::process::id().to_string());
+            loop {
+                std::hint::black_box(i);
+            }
+        }
+        1 => {
+            std::thread::sleep(Duration::from_millis(200));
+            panic!("task 1 gives up");
+        }
+        _ => i,
+    }
+}
+
+/// The pid the spinning task wrote to `path` (it may take a moment).
+fn spinner_pid(path: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the spinning task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether `pid` is gone within `limit`.
+fn gone_within(pid: u32, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while alive(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// `spin_or_panic` tasks with the given numbers, sharing one pid file.
+fn spinning_tasks(
+    dir: &tempfile::TempDir,
+    ids: &[u32],
+) -> Vec<impl IntoTask<Task = impl Task<Output = u32>>> {
+    let path = dir.path().join("spinner").to_string_lossy().into_owned();
+    ids.iter()
+        .map(|&i| delayed_remote(spin_or_panic, (i, path.clone())))
+        .collect()
+}
+
+#[test]
+fn a_worker_still_running_a_failed_calls_task_is_killed_within_a_second() {
+    // The reproduction: task 0 loops forever, task 1 panics after
+    // 200 ms, two workers, batches of one, a timeout of 1 s.
+    let dir = tempfile::tempdir().unwrap();
+    let err = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1)
+        .timeout(Duration::from_secs(1))
+        .run(spinning_tasks(&dir, &[0, 1]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Panic { index: 1, .. }), "{err:?}");
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its call failed"
+    );
+}
+
+#[test]
+fn a_task_past_its_timeout_does_not_outlive_its_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1)
+        .timeout(Duration::from_millis(500))
+        .run(spinning_tasks(&dir, &[0]))
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { index: 0, .. }), "{err:?}");
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its call timed out"
+    );
+}
+
+#[test]
+fn dropping_the_results_kills_the_workers_still_running_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(2)
+        .batch_size(1);
+    // Task 0 spins; task 2 answers at once and is read first.
+    let mut results = p.iter_unordered(spinning_tasks(&dir, &[0, 2]));
+    assert_eq!(results.next().map(Result::unwrap), Some(2));
+    let pid = spinner_pid(&dir.path().join("spinner"));
+    drop(results);
+    assert!(
+        gone_within(pid, Duration::from_secs(1)),
+        "worker {pid} still spins after its results were dropped"
+    );
+    // The pool is still usable: the slot starts a new worker.
+    let again = p.run((0..4u64).map(|x| delayed_remote(square, x))).unwrap();
+    assert_eq!(again, [0, 1, 4, 9]);
 }

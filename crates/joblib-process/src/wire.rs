@@ -1,0 +1,172 @@
+//! The framing of messages between a parent and its worker processes on
+//! their socket: a tag byte, a little-endian `u64` body length, the body.
+//! The bodies of `RUN` and `REPLY` are joblib-parallel's request and reply
+//! bytes (`docs/remote.md`).
+
+use std::io::{self, Read, Write};
+
+/// Worker to parent, once, when it is ready: its process id.
+const HELLO: u8 = b'H';
+/// Worker to parent, instead of `HELLO`: it refuses to serve (another build).
+const REFUSE: u8 = b'X';
+/// Parent to worker: a request.
+const RUN: u8 = b'R';
+/// Worker to parent: the reply to the last request.
+const REPLY: u8 = b'D';
+
+/// Largest body accepted (a sanity bound against a garbled length).
+const MAX_BODY: u64 = 1 << 40;
+
+/// A message read from a worker.
+#[derive(Debug)]
+pub(crate) enum FromWorker {
+    Hello { pid: u32 },
+    Refuse { message: String },
+    Reply(Vec<u8>),
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
+}
+
+/// Writes one frame in one `write_all` (a single `send` for small ones).
+fn write_frame(w: &mut impl Write, tag: u8, body: &[u8]) -> io::Result<()> {
+    let mut msg = Vec::with_capacity(9 + body.len());
+    msg.push(tag);
+    msg.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    msg.extend_from_slice(body);
+    w.write_all(&msg)?;
+    w.flush()
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
+    let mut head = [0u8; 9];
+    match r.read_exact(&mut head[..1]) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    r.read_exact(&mut head[1..])?;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&head[1..]);
+    let len = u64::from_le_bytes(len);
+    if len > MAX_BODY {
+        return Err(bad("a message claims an impossible length"));
+    }
+    let len_usize =
+        usize::try_from(len).map_err(|_| bad("a message is too long for this machine"))?;
+    let mut body = Vec::new();
+    body.try_reserve_exact(len_usize)
+        .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "no memory for a message"))?;
+    r.take(len).read_to_end(&mut body)?;
+    if body.len() != len_usize {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(Some((head[0], body)))
+}
+
+// ---- parent side ----
+
+pub(crate) fn write_run(w: &mut impl Write, request: &[u8]) -> io::Result<()> {
+    write_frame(w, RUN, request)
+}
+
+/// Reads the worker's next message; an end of stream is an error (the
+/// worker is gone).
+pub(crate) fn read_from_worker(r: &mut impl Read) -> io::Result<FromWorker> {
+    let Some((tag, body)) = read_frame(r)? else {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    };
+    Ok(match tag {
+        HELLO => {
+            let pid: [u8; 4] = body
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("a greeting without a pid"))?;
+            FromWorker::Hello {
+                pid: u32::from_le_bytes(pid),
+            }
+        }
+        REFUSE => FromWorker::Refuse {
+            message: String::from_utf8_lossy(&body).into_owned(),
+        },
+        REPLY => FromWorker::Reply(body),
+        other => return Err(bad(&format!("unknown message tag {other}"))),
+    })
+}
+
+// ---- worker side ----
+
+pub(crate) fn write_hello(w: &mut impl Write, pid: u32) -> io::Result<()> {
+    write_frame(w, HELLO, &pid.to_le_bytes())
+}
+
+pub(crate) fn write_refuse(w: &mut impl Write, message: &str) -> io::Result<()> {
+    write_frame(w, REFUSE, message.as_bytes())
+}
+
+pub(crate) fn write_reply(w: &mut impl Write, reply: &[u8]) -> io::Result<()> {
+    write_frame(w, REPLY, reply)
+}
+
+/// Reads the next request for a worker; `Ok(None)` when the parent closed
+/// the socket (time to exit).
+pub(crate) fn read_run(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    match read_frame(r)? {
+        None => Ok(None),
+        Some((RUN, body)) => Ok(Some(body)),
+        Some((tag, _)) => Err(bad(&format!("unexpected message tag {tag} for a worker"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let mut buf = Vec::new();
+        write_run(&mut buf, b"request").unwrap();
+        assert_eq!(read_run(&mut &buf[..]).unwrap().unwrap(), b"request");
+
+        let mut buf = Vec::new();
+        write_reply(&mut buf, b"reply").unwrap();
+        write_hello(&mut buf, 99).unwrap();
+        write_refuse(&mut buf, "other build").unwrap();
+        let mut r = &buf[..];
+        assert!(matches!(read_from_worker(&mut r).unwrap(), FromWorker::Reply(b) if b == b"reply"));
+        assert!(matches!(
+            read_from_worker(&mut r).unwrap(),
+            FromWorker::Hello { pid: 99 }
+        ));
+        assert!(matches!(
+            read_from_worker(&mut r).unwrap(),
+            FromWorker::Refuse { message } if message == "other build"
+        ));
+        // The end of the stream is an error for the parent.
+        assert!(read_from_worker(&mut r).is_err());
+    }
+
+    #[test]
+    fn garbled_frames_are_errors() {
+        // A length far beyond the bound.
+        let mut msg = vec![REPLY];
+        msg.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read_from_worker(&mut &msg[..]).is_err());
+        // A body shorter than its length.
+        let mut msg = vec![REPLY];
+        msg.extend_from_slice(&10u64.to_le_bytes());
+        msg.extend_from_slice(b"abc");
+        assert!(read_from_worker(&mut &msg[..]).is_err());
+        // A greeting cut inside its pid.
+        let mut msg = vec![HELLO];
+        msg.extend_from_slice(&2u64.to_le_bytes());
+        msg.extend_from_slice(b"ab");
+        assert!(read_from_worker(&mut &msg[..]).is_err());
+        // A worker is never sent a reply.
+        let mut msg = Vec::new();
+        write_reply(&mut msg, b"x").unwrap();
+        assert!(read_run(&mut &msg[..]).is_err());
+    }
+}
