@@ -90,6 +90,18 @@ impl FsStore {
         FsStore { root }
     }
 
+    /// Checks that files can be created in the store's directory, by
+    /// creating and removing an empty one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the directory when it is not writable.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        let probe = self.root.join(unique_name("probe"));
+        File::create(&probe).map_err(|e| io_err(&self.root, "writing a file in", e))?;
+        fs::remove_file(&probe).map_err(|e| io_err(&probe, "deleting", e))
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -114,7 +126,13 @@ impl FsStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io_err(dir, "renaming away for deletion", e)),
         }
-        fs::remove_dir_all(&trash).map_err(|e| io_err(&trash, "deleting", e))?;
+        // Something else than a directory (put there from outside) is
+        // removed too.
+        let removed = match fs::symlink_metadata(&trash) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&trash),
+            _ => fs::remove_file(&trash),
+        };
+        removed.map_err(|e| io_err(&trash, "deleting", e))?;
         Ok(true)
     }
 
@@ -129,7 +147,8 @@ impl FsStore {
             let Ok(kind) = child.file_type() else {
                 continue;
             };
-            if name.starts_with(".tmp-") || name.starts_with(".del-") {
+            if name.starts_with(".tmp-") || name.starts_with(".del-") || name.starts_with(".probe-")
+            {
                 let old = child
                     .metadata()
                     .and_then(|m| m.modified())

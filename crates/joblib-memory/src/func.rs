@@ -17,6 +17,7 @@ use crate::metadata::{Metadata, summarize};
 use crate::result::MemorizedResult;
 use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
 use crate::verbose;
+use crate::warn::Cause;
 
 /// The cache side of a cached function: its identity and how it validates
 /// entries. Shared by [`MemorizedFunc`] and the macro's expansion.
@@ -34,13 +35,19 @@ pub(crate) struct Core {
 /// corruption.
 fn is_missing(e: &Error) -> bool {
     match e {
-        Error::Io { source, .. } => source.kind() == ErrorKind::NotFound,
+        Error::Io { source, .. } => absent(source.kind()),
         Error::Persist {
             source: joblib_persist::Error::Io { source, .. },
             ..
-        } => source.kind() == ErrorKind::NotFound,
+        } => absent(source.kind()),
         _ => false,
     }
+}
+
+/// Whether an I/O error kind means the path does not lead to a file: not
+/// there, or a component on the way is not a directory.
+fn absent(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 /// Results up to this size are read with one `read` and parsed from
@@ -78,6 +85,11 @@ impl Core {
         }
     }
 
+    /// Emits a warning about this function where the memory sends them.
+    fn warn(&self, cause: Cause, message: fmt::Arguments<'_>) {
+        self.memory.inner.warner.warn(cause, &self.name, message);
+    }
+
     fn backend(&self) -> Option<&Arc<dyn StoreBackend>> {
         let backend = self.memory.inner.backend.as_ref()?;
         self.checked
@@ -110,7 +122,13 @@ impl Core {
             Ok(Some(m)) => m,
             Ok(None) => return Validity::Absent,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot read the metadata of a cached result; recomputing");
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!(
+                        "cannot read the metadata of a cached result of {}; recomputing: {e}",
+                        self.name
+                    ),
+                );
                 return Validity::Invalid;
             }
         };
@@ -125,7 +143,13 @@ impl Core {
     /// Removes an entry, warning on failure.
     fn discard(&self, backend: &dyn StoreBackend, digest: &Digest) {
         if let Err(e) = backend.remove(&self.name, digest) {
-            tracing::warn!(function = %self.name, %digest, error = %e, "cannot remove a cached result");
+            self.warn(
+                Cause::Cleanup,
+                format_args!(
+                    "cannot remove a cached result of {} ({digest}): {e}",
+                    self.name
+                ),
+            );
         }
     }
 
@@ -181,7 +205,10 @@ impl Core {
             },
             Ok(false) => false,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result");
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!("cannot look up a cached result of {}: {e}", self.name),
+                );
                 false
             }
         }
@@ -206,7 +233,13 @@ impl Core {
             Ok(Some(out)) => out,
             Ok(None) => return None,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result; computing");
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!(
+                        "cannot look up a cached result of {}; computing: {e}",
+                        self.name
+                    ),
+                );
                 return None;
             }
         };
@@ -226,12 +259,7 @@ impl Core {
             }
             Err(e) if is_missing(&e) => None,
             Err(e) => {
-                tracing::warn!(
-                    function = %self.name,
-                    %digest,
-                    error = %e,
-                    "cached result is unreadable (corrupt, truncated or of another type); recomputing"
-                );
+                self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
                 self.discard(backend, digest);
                 None
             }
@@ -252,7 +280,13 @@ impl Core {
         let digest = match self.digest(args) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot hash the arguments; computing without the cache");
+                self.warn(
+                    Cause::Unhashable,
+                    format_args!(
+                        "cannot hash the arguments of {}; computing without the cache: {e}",
+                        self.name
+                    ),
+                );
                 return miss(None);
             }
         };
@@ -339,7 +373,7 @@ impl Core {
                 (value, Outcome::Stored(digest), stored.then_some(meta.size))
             }
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot store the result; it was computed but will not be cached");
+                self.warn(Cause::StoreFailed, format_args!("cannot store the result of {}; it was computed but will not be cached: {e}", self.name));
                 (value, Outcome::NotStored, None)
             }
         }
@@ -509,7 +543,13 @@ impl<F> MemorizedFunc<F> {
             Some(_) => match core.digest(&args) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    tracing::warn!(function = %core.name, error = %e, "cannot hash the arguments; computing without the cache");
+                    core.warn(
+                        Cause::Unhashable,
+                        format_args!(
+                            "cannot hash the arguments of {}; computing without the cache: {e}",
+                            core.name
+                        ),
+                    );
                     None
                 }
             },

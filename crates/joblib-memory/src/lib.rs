@@ -71,7 +71,11 @@
 //!
 //! A call never fails because of the cache: an argument that cannot be
 //! hashed, a corrupt or truncated result, a read-only or full disk all
-//! lead to computing the value and a `tracing` warning. Entries are written
+//! lead to computing the value and a warning. Warnings go to the `tracing`
+//! subscriber when one is installed, otherwise to stderr once per cause and
+//! function; [`MemoryBuilder::warnings`] chooses. As in Python joblib,
+//! [`verbose`](MemoryBuilder::verbose) is 1 by default: each computation is
+//! announced on stderr. Entries are written
 //! to a temporary directory and renamed into place, and removed by renaming
 //! them away first, so threads and processes can share one cache and never
 //! see half an entry. Within a process, concurrent calls with equal
@@ -100,6 +104,7 @@ mod metadata;
 mod result;
 mod store;
 mod verbose;
+mod warn;
 
 pub use error::Error;
 pub use fs_store::FsStore;
@@ -110,6 +115,7 @@ pub use memory::{Memory, MemoryBuilder, Reduced};
 pub use metadata::Metadata;
 pub use result::MemorizedResult;
 pub use store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
+pub use warn::Warnings;
 
 /// What the `#[cache]` expansion uses; not a public API.
 #[doc(hidden)]

@@ -15,6 +15,7 @@ use crate::func::MemorizedFunc;
 use crate::inflight::InFlight;
 use crate::metadata::Metadata;
 use crate::store::StoreBackend;
+use crate::warn::{Cause, Warner, Warnings};
 
 /// A cache of function results, usually a directory.
 ///
@@ -57,6 +58,7 @@ pub(crate) struct Inner {
     pub(crate) dump: DumpOptions,
     pub(crate) mmap_mode: Option<MmapMode>,
     pub(crate) verbose: u32,
+    pub(crate) warner: Warner,
     pub(crate) expires_after: Option<Duration>,
     pub(crate) validate: Option<Validator>,
     limits: Limits,
@@ -70,6 +72,9 @@ pub(crate) struct Inner {
     touched: Mutex<HashMap<joblib_hash::Digest, Instant>>,
     /// Functions whose recorded fingerprint this process has checked.
     checked: Mutex<HashMap<String, String>>,
+    /// Functions whose results this process cleared because their code
+    /// changed (their misses are recorded as recomputations).
+    pub(crate) code_changed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl fmt::Debug for Memory {
@@ -104,6 +109,7 @@ pub struct MemoryBuilder {
     level: Option<i32>,
     mmap_mode: Option<MmapMode>,
     verbose: u32,
+    warnings: Warnings,
     expires_after: Option<Duration>,
     validate: Option<Validator>,
     limits: Limits,
@@ -119,6 +125,7 @@ impl fmt::Debug for MemoryBuilder {
             .field("compress", &self.compress)
             .field("mmap_mode", &self.mmap_mode)
             .field("verbose", &self.verbose)
+            .field("warnings", &self.warnings)
             .field("expires_after", &self.expires_after)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
@@ -147,11 +154,20 @@ impl MemoryBuilder {
         self
     }
 
-    /// Verbosity of the human-readable output on stderr: 0 (default)
-    /// prints nothing, 1 prints each computation as joblib does
-    /// (`[Memory] Calling ...`), 2 and above also each load.
+    /// Verbosity of the human-readable output on stderr: 0 prints nothing,
+    /// 1 (the default, as in Python joblib) prints each computation as
+    /// joblib does (`[Memory] Calling ...`), 2 and above also each load.
+    /// Warnings are not affected: see [`warnings`](Self::warnings).
     pub fn verbose(mut self, level: u32) -> MemoryBuilder {
         self.verbose = level;
+        self
+    }
+
+    /// Where warnings go (default [`Warnings::Auto`]: to the `tracing`
+    /// subscriber if one is installed, otherwise to stderr once per cause
+    /// and function).
+    pub fn warnings(mut self, to: Warnings) -> MemoryBuilder {
+        self.warnings = to;
         self
     }
 
@@ -216,19 +232,23 @@ impl MemoryBuilder {
     }
 
     /// Creates the location (and a `.gitignore` in it) unless a backend was
-    /// given.
+    /// given, and checks that files can be written there.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the directory cannot be created, [`Error::Config`]
-    /// for `reduce_every(0)`.
+    /// [`Error::Io`] naming the path when the directory cannot be created
+    /// or written, [`Error::Config`] for `reduce_every(0)`.
     pub fn build(self) -> Result<Memory, Error> {
         if self.reduce_every == 0 {
             return Err(Error::Config("reduce_every must be at least 1".into()));
         }
         let backend: Arc<dyn StoreBackend> = match self.backend {
             Some(b) => b,
-            None => Arc::new(FsStore::new(&self.location)?),
+            None => {
+                let store = FsStore::new(&self.location)?;
+                store.check_writable()?;
+                Arc::new(store)
+            }
         };
         let mut dump = DumpOptions::new();
         if let Some(c) = self.compress {
@@ -247,22 +267,30 @@ impl MemoryBuilder {
         if let Some(inner) = Arc::get_mut(&mut memory.inner) {
             inner.expires_after = self.expires_after;
             inner.validate = self.validate;
+            inner.warner = Warner::new(self.warnings);
         }
         Ok(memory)
     }
 }
 
 impl Memory {
-    /// A memory in the directory `location`, created if needed. If that
-    /// fails, the memory still works and computes every call, warning once
-    /// (build it with [`Memory::builder`] to get the error instead).
+    /// A memory in the directory `location`, created if needed. If it
+    /// cannot be created or written, the memory still works and computes
+    /// every call, with a warning that reaches the user (on stderr when no
+    /// `tracing` subscriber is installed); build it with
+    /// [`Memory::builder`] to get the error instead.
     pub fn new(location: impl Into<PathBuf>) -> Memory {
         let location = location.into();
         match Memory::builder(&location).build() {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot open the cache; results will not be cached");
-                Memory::disabled()
+                let memory = Memory::disabled();
+                memory.inner.warner.warn(
+                    Cause::Unusable,
+                    "",
+                    format_args!("cannot use the cache directory: {e}; results will not be cached"),
+                );
+                memory
             }
         }
     }
@@ -275,7 +303,8 @@ impl Memory {
             compress: None,
             level: None,
             mmap_mode: None,
-            verbose: 0,
+            verbose: 1,
+            warnings: Warnings::Auto,
             expires_after: None,
             validate: None,
             limits: Limits::default(),
@@ -313,6 +342,7 @@ impl Memory {
                 dump,
                 mmap_mode,
                 verbose,
+                warner: Warner::new(Warnings::Auto),
                 expires_after: None,
                 validate: None,
                 limits,
@@ -324,6 +354,7 @@ impl Memory {
                 inflight: InFlight::default(),
                 touched: Mutex::new(HashMap::new()),
                 checked: Mutex::new(HashMap::new()),
+                code_changed: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -396,7 +427,11 @@ impl Memory {
         let _span = tracing::debug_span!("reduce_size").entered();
         // Writers are far quicker than an hour: anything older is a leftover.
         if let Err(e) = backend.remove_leftovers(Duration::from_secs(3600)) {
-            tracing::warn!(error = %e, "cannot remove leftovers of interrupted writes");
+            self.inner.warner.warn(
+                Cause::Cleanup,
+                "",
+                format_args!("cannot remove leftovers of interrupted writes: {e}"),
+            );
         }
         let mut entries = backend.entries()?;
         // Most recent first: the kept entries are a prefix.
@@ -456,7 +491,11 @@ impl Memory {
         inner.bytes_since_reduce.store(0, Ordering::Relaxed);
         let l = inner.limits;
         if let Err(e) = self.reduce_size(l.bytes, l.items, l.age) {
-            tracing::warn!(error = %e, "automatic reduce_size failed");
+            self.inner.warner.warn(
+                Cause::Cleanup,
+                "",
+                format_args!("automatic reduce_size failed: {e}"),
+            );
         }
     }
 
@@ -491,37 +530,50 @@ impl Memory {
                 return;
             }
         }
+        let warner = &self.inner.warner;
         match backend.fingerprint(function) {
             Ok(Some(old)) if old == fingerprint => {}
             Ok(old) => {
                 if let Some(old) = old {
                     match backend.clear_function(function) {
-                        Ok(n) => tracing::warn!(
+                        Ok(n) => {
+                            lock(&self.inner.code_changed).insert(function.to_string());
+                            warner.warn(
+                                Cause::CodeChanged,
+                                function,
+                                format_args!(
+                                    "Clearing function cache identified by {function}: the function changed \
+                                     (fingerprint {old} -> {fingerprint}), {n} cached results removed"
+                                ),
+                            )
+                        }
+                        Err(e) => warner.warn(
+                            Cause::CodeChanged,
                             function,
-                            old_fingerprint = %old,
-                            new_fingerprint = %fingerprint,
-                            removed = n,
-                            "the function changed: its cached results were cleared"
-                        ),
-                        Err(e) => tracing::warn!(
-                            function,
-                            error = %e,
-                            "the function changed but its old results could not be cleared"
+                            format_args!(
+                                "the function {function} changed but its old results could not be cleared: {e}"
+                            ),
                         ),
                     }
                 }
                 if let Err(e) = backend.set_fingerprint(function, fingerprint) {
-                    tracing::warn!(function, error = %e, "cannot record the function's fingerprint");
+                    warner.warn(
+                        Cause::StoreFailed,
+                        function,
+                        format_args!("cannot record the fingerprint of {function}: {e}"),
+                    );
                 }
             }
-            Err(e) => {
-                tracing::warn!(function, error = %e, "cannot read the function's fingerprint")
-            }
+            Err(e) => warner.warn(
+                Cause::StoreRead,
+                function,
+                format_args!("cannot read the fingerprint of {function}: {e}"),
+            ),
         }
         lock(&self.inner.checked).insert(function.to_string(), fingerprint.to_string());
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
