@@ -13,9 +13,10 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, io_err};
 use crate::inflight::Turn;
 use crate::memory::{Memory, Validator};
-use crate::metadata::{Metadata, summarize};
+use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
 use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
+use crate::summary::summarize;
 use crate::verbose;
 use crate::warn::Cause;
 

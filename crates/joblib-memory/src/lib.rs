@@ -103,6 +103,7 @@ mod memory;
 mod metadata;
 mod result;
 mod store;
+mod summary;
 mod verbose;
 mod warn;
 

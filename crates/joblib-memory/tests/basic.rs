@@ -127,7 +127,7 @@ fn layout_metadata_and_gitignore() {
     let meta: serde_json::Value =
         serde_json::from_slice(&fs::read(entry.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["function"], "my_crate::stats::mean");
-    assert_eq!(meta["args"], "[1.0,2.0,3.0]");
+    assert_eq!(meta["args"], "[1.0, 2.0, 3.0]");
     assert_eq!(meta["digest"], digest.to_hex());
     assert_eq!(meta["fingerprint"], "version:");
     assert_eq!(
