@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::encode::{decode_segment, function_dir, is_digest_name};
 use crate::error::{Error, io_err};
 use crate::metadata::{Metadata, unix_seconds};
+use crate::runlog::{RUN_LOG, RUN_LOG_OLD};
 use crate::store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
 
 /// The result file of an entry.
@@ -84,10 +85,10 @@ impl FsStore {
         Ok(FsStore { root })
     }
 
-    /// The store at `root` as it is, creating nothing (for handles
-    /// received from another process).
-    pub(crate) fn existing(root: PathBuf) -> FsStore {
-        FsStore { root }
+    /// The store at `root` as it is, creating nothing: for reading a cache
+    /// (tools, handles received from another process).
+    pub fn existing(root: impl Into<PathBuf>) -> FsStore {
+        FsStore { root: root.into() }
     }
 
     /// Checks that files can be created in the store's directory, by
@@ -409,7 +410,9 @@ impl StoreBackend for FsStore {
         };
         for child in read {
             let child = child.map_err(|e| io_err(&self.root, "listing", e))?;
-            if child.file_name() == ".gitignore" {
+            // The run log is a history of calls, not cached results.
+            let name = child.file_name();
+            if name == ".gitignore" || name == RUN_LOG || name == RUN_LOG_OLD {
                 continue;
             }
             let path = child.path();

@@ -15,6 +15,7 @@ use crate::inflight::Turn;
 use crate::memory::{Memory, Validator};
 use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
+use crate::runlog::{Call, RunOutcome, RunReason};
 use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
 use crate::summary::summarize;
 use crate::verbose;
@@ -61,7 +62,7 @@ enum Validity {
     Valid,
     /// It is rejected (expired, refused by the callback, unreadable
     /// metadata).
-    Invalid,
+    Invalid(RunReason),
     /// There is no such entry.
     Absent,
 }
@@ -130,14 +131,15 @@ impl Core {
                         self.name
                     ),
                 );
-                return Validity::Invalid;
+                return Validity::Invalid(RunReason::Rejected);
             }
         };
-        let fresh = self.expires_after.is_none_or(|max| meta.age() <= max);
-        if fresh && self.validate.as_ref().is_none_or(|v| v(&meta)) {
+        if self.expires_after.is_some_and(|max| meta.age() > max) {
+            Validity::Invalid(RunReason::Expired)
+        } else if self.validate.as_ref().is_none_or(|v| v(&meta)) {
             Validity::Valid
         } else {
-            Validity::Invalid
+            Validity::Invalid(RunReason::Rejected)
         }
     }
 
@@ -154,8 +156,9 @@ impl Core {
         }
     }
 
-    /// Loads `R` from a stored output.
-    fn read<R: DeserializeOwned>(&self, out: StoredOutput) -> Result<R, Error> {
+    /// Loads `R` from a stored output; also returns the size of what was
+    /// stored (0 when it is not known without another `stat`).
+    fn read<R: DeserializeOwned>(&self, out: StoredOutput) -> Result<(R, u64), Error> {
         let persist = |source| Error::Persist {
             function: self.name.clone(),
             source,
@@ -163,7 +166,9 @@ impl Core {
         match out {
             StoredOutput::File(path) => {
                 if let Some(mode) = self.memory.inner.mmap_mode {
-                    return joblib_persist::load_mmap(&path, mode).map_err(persist);
+                    return joblib_persist::load_mmap(&path, mode)
+                        .map(|v| (v, 0))
+                        .map_err(persist);
                 }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
                 let len = file
@@ -171,22 +176,26 @@ impl Core {
                     .map_err(|e| io_err(&path, "reading the size of", e))?
                     .len();
                 if len > SMALL_RESULT {
-                    return joblib_persist::load(&path).map_err(persist);
+                    return joblib_persist::load(&path)
+                        .map(|v| (v, len))
+                        .map_err(persist);
                 }
                 let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
                 file.read_to_end(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
-                joblib_persist::load_from_reader(bytes.as_slice()).map_err(|e| {
-                    // Name the file rather than `<stream>`.
-                    Error::Persist {
-                        function: format!("{} ({})", self.name, path.display()),
-                        source: e,
-                    }
-                })
+                joblib_persist::load_from_reader(bytes.as_slice())
+                    .map(|v| (v, len))
+                    .map_err(|e| {
+                        // Name the file rather than `<stream>`.
+                        Error::Persist {
+                            function: format!("{} ({})", self.name, path.display()),
+                            source: e,
+                        }
+                    })
             }
-            StoredOutput::Bytes(bytes) => {
-                joblib_persist::load_from_reader(bytes.as_slice()).map_err(persist)
-            }
+            StoredOutput::Bytes(bytes) => joblib_persist::load_from_reader(bytes.as_slice())
+                .map(|v| (v, bytes.len() as u64))
+                .map_err(persist),
         }
     }
 
@@ -199,7 +208,7 @@ impl Core {
             Ok(true) => match self.validity(backend.as_ref(), digest) {
                 Validity::Valid => true,
                 Validity::Absent => false,
-                Validity::Invalid => {
+                Validity::Invalid(_) => {
                     self.discard(backend.as_ref(), digest);
                     false
                 }
@@ -227,12 +236,13 @@ impl Core {
         }
     }
 
-    /// The stored value, if a valid, readable entry exists. Corrupt or
-    /// invalid entries are removed (with a warning for corrupt ones).
-    fn load<R: DeserializeOwned>(&self, backend: &dyn StoreBackend, digest: &Digest) -> Option<R> {
+    /// The stored value and its size, if a valid, readable entry exists;
+    /// otherwise why not. Corrupt or invalid entries are removed (with a
+    /// warning for corrupt ones).
+    fn load<R: DeserializeOwned>(&self, backend: &dyn StoreBackend, digest: &Digest) -> Loaded<R> {
         let out = match backend.output(&self.name, digest) {
             Ok(Some(out)) => out,
-            Ok(None) => return None,
+            Ok(None) => return Loaded::Missing(None),
             Err(e) => {
                 self.warn(
                     Cause::StoreRead,
@@ -241,30 +251,66 @@ impl Core {
                         self.name
                     ),
                 );
-                return None;
+                return Loaded::Missing(None);
             }
         };
         match self.validity(backend, digest) {
             Validity::Valid => {}
-            Validity::Absent => return None,
-            Validity::Invalid => {
+            Validity::Absent => return Loaded::Missing(None),
+            Validity::Invalid(reason) => {
                 tracing::debug!(function = %self.name, %digest, "cached result failed validation");
                 self.discard(backend, digest);
-                return None;
+                return Loaded::Missing(Some(reason));
             }
         }
         match self.read(out) {
-            Ok(v) => {
+            Ok((v, size)) => {
                 self.record_access(backend, digest);
-                Some(v)
+                Loaded::Value(v, size)
             }
-            Err(e) if is_missing(&e) => None,
+            Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {
                 self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
                 self.discard(backend, digest);
-                None
+                Loaded::Missing(Some(RunReason::Damaged))
             }
         }
+    }
+
+    /// Appends a record of a call to the run log, if the memory keeps one.
+    fn log_call(
+        &self,
+        digest: Option<&Digest>,
+        args: &str,
+        outcome: RunOutcome,
+        reason: Option<RunReason>,
+        took: Duration,
+        bytes: u64,
+    ) {
+        let Some(log) = &self.memory.inner.run_log else {
+            return;
+        };
+        let hex = digest.map(Digest::to_hex);
+        log.append(&Call {
+            function: &self.name,
+            fingerprint: &self.fingerprint,
+            digest: hex.as_deref(),
+            args,
+            outcome,
+            reason,
+            took,
+            bytes,
+        });
+    }
+
+    /// Why a miss recomputes: what the load found, or else a change of
+    /// the function's code noticed by this process.
+    fn miss_reason(&self, found: Option<RunReason>) -> Option<RunReason> {
+        found.or_else(|| {
+            self.memory
+                .function_changed(&self.name)
+                .then_some(RunReason::CodeChanged)
+        })
     }
 
     /// Looks `args` up: the stored value, or what is needed to compute and
@@ -274,9 +320,8 @@ impl Core {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let miss = |key| Lookup::Miss(Pending { core: self, key });
         let Some(backend) = self.backend() else {
-            return miss(None);
+            return Lookup::Miss(Pending::uncached(self, None, String::new()));
         };
         let digest = match self.digest(args) {
             Ok(d) => d,
@@ -288,29 +333,47 @@ impl Core {
                         self.name
                     ),
                 );
-                return miss(None);
+                return Lookup::Miss(Pending::uncached(
+                    self,
+                    Some(RunReason::Unhashable),
+                    summarize(args),
+                ));
             }
         };
         let start = Instant::now();
-        if let Some(v) = self.load(backend.as_ref(), &digest) {
-            tracing::debug!(function = %self.name, %digest, "cache hit");
-            if self.memory.inner.verbose >= 2 {
-                eprintln!("{}", verbose::loading(&self.name, start.elapsed()));
+        match self.load(backend.as_ref(), &digest) {
+            Loaded::Value(v, size) => {
+                let took = start.elapsed();
+                tracing::debug!(function = %self.name, %digest, "cache hit");
+                if self.memory.inner.verbose >= 2 {
+                    eprintln!("{}", verbose::loading(&self.name, took));
+                }
+                if self.memory.inner.run_log.is_some() {
+                    self.log_call(
+                        Some(&digest),
+                        &summarize(args),
+                        RunOutcome::Hit,
+                        None,
+                        took,
+                        size,
+                    );
+                }
+                Lookup::Hit(v)
             }
-            return Lookup::Hit(v);
+            Loaded::Missing(found) => {
+                tracing::debug!(function = %self.name, %digest, "cache miss");
+                Lookup::Miss(Pending {
+                    core: self,
+                    key: Some(digest),
+                    summary: summarize(args),
+                    reason: self.miss_reason(found),
+                })
+            }
         }
-        tracing::debug!(function = %self.name, %digest, "cache miss");
-        miss(Some((digest, summarize(args))))
     }
 
     /// Computes, stores, and returns the value with where it went.
-    /// Also returns the size written, if this call stored the entry.
-    fn compute_and_store<R, C>(
-        &self,
-        digest: Digest,
-        summary: String,
-        compute: C,
-    ) -> (R, Outcome, Option<u64>)
+    fn compute_and_store<R, C>(&self, digest: Digest, summary: String, compute: C) -> Computed<R>
     where
         R: Serialize + DeserializeOwned,
         C: FnOnce() -> R,
@@ -326,7 +389,13 @@ impl Core {
             eprintln!("{}", verbose::done(&self.name, took));
         }
         let Some(backend) = self.backend() else {
-            return (value, Outcome::NotStored, None);
+            return Computed {
+                value,
+                outcome: Outcome::NotStored,
+                written: None,
+                took,
+                size: 0,
+            };
         };
         let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
         let dump = &self.memory.inner.dump;
@@ -368,17 +437,50 @@ impl Core {
                     self.memory.inner.mmap_mode,
                     backend.output(&self.name, &digest),
                 ) {
-                    (Some(_), Ok(Some(out))) => self.read(out).unwrap_or(value),
+                    (Some(_), Ok(Some(out))) => self.read(out).map_or(value, |(v, _)| v),
                     _ => value,
                 };
-                (value, Outcome::Stored(digest), stored.then_some(meta.size))
+                Computed {
+                    value,
+                    outcome: Outcome::Stored(digest),
+                    written: stored.then_some(meta.size),
+                    took,
+                    size: meta.size,
+                }
             }
             Err(e) => {
                 self.warn(Cause::StoreFailed, format_args!("cannot store the result of {}; it was computed but will not be cached: {e}", self.name));
-                (value, Outcome::NotStored, None)
+                Computed {
+                    value,
+                    outcome: Outcome::NotStored,
+                    written: None,
+                    took,
+                    size: 0,
+                }
             }
         }
     }
+}
+
+/// What [`Core::compute_and_store`] did.
+struct Computed<R> {
+    value: R,
+    /// Where the value went.
+    outcome: Outcome,
+    /// The size written, if this call stored the entry.
+    written: Option<u64>,
+    /// The compute time.
+    took: Duration,
+    /// The size of the stored result (0 if not stored).
+    size: u64,
+}
+
+/// What looking an entry up in the store found.
+enum Loaded<R> {
+    /// The value, and the size of the stored result (0 if unknown).
+    Value(R, u64),
+    /// No usable entry: absent (`None`) or discarded for this reason.
+    Missing(Option<RunReason>),
 }
 
 /// The result of looking a call up (used by the `#[cache]` expansion).
@@ -394,11 +496,25 @@ pub enum Lookup<'a, R> {
 #[doc(hidden)]
 pub struct Pending<'a> {
     core: &'a Core,
-    /// The digest and argument summary; `None` when nothing is cached.
-    key: Option<(Digest, String)>,
+    /// The digest; `None` when nothing is cached.
+    key: Option<Digest>,
+    /// The argument summary (empty when nothing is logged).
+    summary: String,
+    /// Why the call recomputes, or why it is not stored.
+    reason: Option<RunReason>,
 }
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    /// A call computed without the cache.
+    fn uncached(core: &'a Core, reason: Option<RunReason>, summary: String) -> Pending<'a> {
+        Pending {
+            core,
+            key: None,
+            summary,
+            reason,
+        }
+    }
+
     /// Computes the value (once per key across this process's threads),
     /// stores it and returns it.
     pub fn run<R, C>(self, compute: C) -> R
@@ -415,32 +531,65 @@ impl Pending<'_> {
         C: FnOnce() -> R,
     {
         let core = self.core;
-        let (Some((digest, summary)), Some(backend)) = (self.key, core.backend()) else {
-            return (compute(), Outcome::NotStored);
-        };
-        loop {
-            match core.memory.inner.inflight.begin(&core.name, digest) {
-                Turn::Waited => {
-                    if let Some(v) = core.load(backend.as_ref(), &digest) {
-                        return (v, Outcome::Stored(digest));
-                    }
-                }
-                Turn::Leader(guard) => {
-                    // Another thread or process may have stored it since
-                    // the lookup.
-                    if let Some(v) = core.load(backend.as_ref(), &digest) {
-                        return (v, Outcome::Stored(digest));
-                    }
-                    let (value, outcome, written) =
-                        core.compute_and_store(digest, summary, compute);
-                    // Waiters need not wait for the eviction scan.
-                    drop(guard);
-                    if let Some(size) = written {
-                        core.memory.after_write(size);
-                    }
-                    return (value, outcome);
-                }
+        let (Some(digest), Some(backend)) = (self.key, core.backend()) else {
+            let start = Instant::now();
+            let value = compute();
+            if self.reason.is_some() {
+                let took = start.elapsed();
+                core.log_call(
+                    None,
+                    &self.summary,
+                    RunOutcome::NotStored,
+                    self.reason,
+                    took,
+                    0,
+                );
             }
+            return (value, Outcome::NotStored);
+        };
+        let mut reason = self.reason;
+        loop {
+            let turn = core.memory.inner.inflight.begin(&core.name, digest);
+            // Another thread (we waited for it) or process may have stored
+            // it since the lookup.
+            let start = Instant::now();
+            match core.load(backend.as_ref(), &digest) {
+                Loaded::Value(v, size) => {
+                    core.log_call(
+                        Some(&digest),
+                        &self.summary,
+                        RunOutcome::Hit,
+                        None,
+                        start.elapsed(),
+                        size,
+                    );
+                    return (v, Outcome::Stored(digest));
+                }
+                Loaded::Missing(found) => reason = found.or(reason),
+            }
+            let Turn::Leader(guard) = turn else {
+                continue;
+            };
+            let done = core.compute_and_store(digest, self.summary.clone(), compute);
+            // Waiters need not wait for the eviction scan.
+            drop(guard);
+            let (outcome, reason) = match done.outcome {
+                Outcome::Stored(_) if reason.is_some() => (RunOutcome::Recomputed, reason),
+                Outcome::Stored(_) => (RunOutcome::Computed, None),
+                Outcome::NotStored => (RunOutcome::NotStored, Some(RunReason::StoreFailed)),
+            };
+            core.log_call(
+                Some(&digest),
+                &self.summary,
+                outcome,
+                reason,
+                done.took,
+                done.size,
+            );
+            if let Some(size) = done.written {
+                core.memory.after_write(size);
+            }
+            return (done.value, done.outcome);
         }
     }
 }
@@ -562,10 +711,28 @@ impl<F> MemorizedFunc<F> {
             if let Some(b) = core.backend() {
                 core.record_access(b.as_ref(), &d);
             }
+            if core.memory.inner.run_log.is_some() {
+                // Shelved: nothing was loaded, so no load time or size.
+                core.log_call(
+                    Some(&d),
+                    &summarize(&args),
+                    RunOutcome::Hit,
+                    None,
+                    Duration::ZERO,
+                    0,
+                );
+            }
             return MemorizedResult::stored(&core.memory, &core.name, d);
         }
-        let key = digest.map(|d| (d, summarize(&args)));
-        let pending = Pending { core, key };
+        let pending = match digest {
+            Some(d) => Pending {
+                core,
+                key: Some(d),
+                summary: summarize(&args),
+                reason: core.miss_reason(None),
+            },
+            None => Pending::uncached(core, Some(RunReason::Unhashable), summarize(&args)),
+        };
         match pending.run_inner(|| (self.f)(args)) {
             (_, Outcome::Stored(d)) => MemorizedResult::stored(&core.memory, &core.name, d),
             (value, Outcome::NotStored) => MemorizedResult::inline(&core.name, &value),

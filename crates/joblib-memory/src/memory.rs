@@ -14,6 +14,7 @@ use crate::fs_store::FsStore;
 use crate::func::MemorizedFunc;
 use crate::inflight::InFlight;
 use crate::metadata::Metadata;
+use crate::runlog::{self, RunLog, RunLogWriter, RunRecord};
 use crate::store::StoreBackend;
 use crate::warn::{Cause, Warner, Warnings};
 
@@ -59,6 +60,8 @@ pub(crate) struct Inner {
     pub(crate) mmap_mode: Option<MmapMode>,
     pub(crate) verbose: u32,
     pub(crate) warner: Warner,
+    /// The run log, when the memory has a directory and keeps one.
+    pub(crate) run_log: Option<RunLogWriter>,
     pub(crate) expires_after: Option<Duration>,
     pub(crate) validate: Option<Validator>,
     limits: Limits,
@@ -110,6 +113,8 @@ pub struct MemoryBuilder {
     mmap_mode: Option<MmapMode>,
     verbose: u32,
     warnings: Warnings,
+    run_log: bool,
+    run_log_limit: u64,
     expires_after: Option<Duration>,
     validate: Option<Validator>,
     limits: Limits,
@@ -168,6 +173,22 @@ impl MemoryBuilder {
     /// and function).
     pub fn warnings(mut self, to: Warnings) -> MemoryBuilder {
         self.warnings = to;
+        self
+    }
+
+    /// Whether every call of a cached function appends a record to the
+    /// run log, `runs.jsonl` in the cache directory (default: yes). Read
+    /// it with [`Memory::runs`] or [`RunLog`].
+    pub fn run_log(mut self, on: bool) -> MemoryBuilder {
+        self.run_log = on;
+        self
+    }
+
+    /// The size at which the run log is rotated (default 8 MiB): the full
+    /// file becomes `runs.1.jsonl`, replacing the previous one, so the log
+    /// never takes more than about twice this.
+    pub fn run_log_limit(mut self, bytes: u64) -> MemoryBuilder {
+        self.run_log_limit = bytes;
         self
     }
 
@@ -268,6 +289,13 @@ impl MemoryBuilder {
             inner.expires_after = self.expires_after;
             inner.validate = self.validate;
             inner.warner = Warner::new(self.warnings);
+            if self.run_log {
+                inner.run_log = inner
+                    .backend
+                    .as_ref()
+                    .and_then(|b| b.location())
+                    .map(|dir| RunLogWriter::new(dir, self.run_log_limit));
+            }
         }
         Ok(memory)
     }
@@ -305,6 +333,8 @@ impl Memory {
             mmap_mode: None,
             verbose: 1,
             warnings: Warnings::Auto,
+            run_log: true,
+            run_log_limit: runlog::DEFAULT_LIMIT,
             expires_after: None,
             validate: None,
             limits: Limits::default(),
@@ -343,6 +373,7 @@ impl Memory {
                 mmap_mode,
                 verbose,
                 warner: Warner::new(Warnings::Auto),
+                run_log: None,
                 expires_after: None,
                 validate: None,
                 limits,
@@ -390,6 +421,25 @@ impl Memory {
     /// ```
     pub fn cache<F>(&self, name: impl Into<String>, f: F) -> MemorizedFunc<F> {
         MemorizedFunc::new(self.clone(), name.into(), f)
+    }
+
+    /// Every record of the run log, oldest first (empty for a memory
+    /// without a directory). See [`RunLog`] for queries and totals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the log file when it cannot be read.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, Error> {
+        match self.location() {
+            Some(dir) => RunLog::open(dir).records(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether this process cleared `function`'s results because its code
+    /// changed.
+    pub(crate) fn function_changed(&self, function: &str) -> bool {
+        lock(&self.inner.code_changed).contains(function)
     }
 
     /// Removes every stored result (and recorded fingerprint).
