@@ -19,8 +19,6 @@ use crate::store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput
 pub(crate) const OUTPUT: &str = "output.jbl";
 /// The metadata file of an entry.
 pub(crate) const METADATA: &str = "metadata.json";
-/// The empty file whose modification time is the entry's last access.
-pub(crate) const ACCESS: &str = "access";
 /// The file in a function's directory holding its fingerprint.
 pub(crate) const FUNC: &str = "func.json";
 
@@ -29,8 +27,9 @@ pub(crate) const FUNC: &str = "func.json";
 const MAX_DEPTH: usize = 64;
 
 /// The default [`StoreBackend`]: a directory holding, for each function,
-/// one directory per argument digest with `output.jbl`, `metadata.json`
-/// and `access` (see `docs/cache-layout.md`).
+/// one directory per argument digest with `output.jbl` (whose modification
+/// time is the last access) and `metadata.json` (see
+/// `docs/cache-layout.md`).
 ///
 /// Entries are built in a uniquely named temporary directory and renamed
 /// into place, and removed by renaming them away first, so any number of
@@ -206,10 +205,7 @@ impl FsStore {
                 let Ok(out_meta) = fs::metadata(path.join(OUTPUT)) else {
                     continue;
                 };
-                let last_access = fs::metadata(path.join(ACCESS))
-                    .and_then(|m| m.modified())
-                    .or_else(|_| out_meta.modified())
-                    .unwrap_or(UNIX_EPOCH);
+                let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
                 out.push(EntryInfo::new(
                     function.to_string(),
                     digest,
@@ -261,7 +257,7 @@ impl StoreBackend for FsStore {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        meta.last_access = fs::metadata(dir.join(ACCESS))
+        meta.last_access = fs::metadata(dir.join(OUTPUT))
             .and_then(|m| m.modified())
             .ok()
             .map(unix_seconds);
@@ -270,18 +266,30 @@ impl StoreBackend for FsStore {
 
     fn record_access(&self, function: &str, digest: &Digest) -> Result<(), Error> {
         let mut path = self.entry_dir(function, digest);
-        path.push(ACCESS);
-        // Setting the time on the open file rewrites nothing, and unlike
-        // atime it works on `noatime` mounts.
-        let file = match File::options().write(true).open(&path) {
+        path.push(OUTPUT);
+        let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                File::create(&path).map_err(|e| io_err(&path, "creating", e))?
-            }
+            // Removed meanwhile: nothing to record.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err(path, "opening", e)),
         };
         file.set_modified(SystemTime::now())
             .map_err(|e| io_err(&path, "recording the access time of", e))
+    }
+
+    fn record_access_open(
+        &self,
+        function: &str,
+        digest: &Digest,
+        output: &File,
+    ) -> Result<(), Error> {
+        // The last access is the result file's modification time: setting
+        // it on the open file creates and rewrites nothing, and unlike
+        // atime it works on `noatime` mounts.
+        output.set_modified(SystemTime::now()).map_err(|e| {
+            let path = self.entry_dir(function, digest).join(OUTPUT);
+            io_err(path, "recording the access time of", e)
+        })
     }
 
     fn put(
@@ -314,9 +322,6 @@ impl StoreBackend for FsStore {
                 message: e.to_string(),
             })?;
             fs::write(&meta_path, json).map_err(|e| io_err(&meta_path, "writing", e))?;
-            // No `access` file yet: creating a file is the dearest part of a
-            // write on many file systems, and until the first hit the
-            // result's own modification time is its last access.
             for attempt in 0..2 {
                 match fs::rename(&tmp, &target) {
                     Ok(()) => return Ok(PutOutcome::Stored),

@@ -157,8 +157,35 @@ impl Core {
     }
 
     /// Loads `R` from a stored output; also returns the size of what was
-    /// stored (0 when it is not known without another `stat`).
-    fn read<R: DeserializeOwned>(&self, out: StoredOutput) -> Result<(R, u64), Error> {
+    /// stored (0 when it is not known without another `stat`). With
+    /// `access`, records the access in the store, on the open file when
+    /// there is one.
+    fn read<R: DeserializeOwned>(
+        &self,
+        out: StoredOutput,
+        access: Option<(&dyn StoreBackend, &Digest)>,
+    ) -> Result<(R, u64), Error> {
+        let loaded = self.read_inner(out, access)?;
+        if let (Some((backend, digest)), false) = (access, loaded.2) {
+            self.access_recorded(backend.record_access(&self.name, digest));
+        }
+        Ok((loaded.0, loaded.1))
+    }
+
+    /// Logs a failure to record an access (harmless: LRU order is off by
+    /// one access).
+    fn access_recorded(&self, result: Result<(), Error>) {
+        if let Err(e) = result {
+            tracing::debug!(function = %self.name, error = %e, "cannot record the access");
+        }
+    }
+
+    /// [`read`](Self::read); also says whether the access was recorded.
+    fn read_inner<R: DeserializeOwned>(
+        &self,
+        out: StoredOutput,
+        access: Option<(&dyn StoreBackend, &Digest)>,
+    ) -> Result<(R, u64, bool), Error> {
         let persist = |source| Error::Persist {
             function: self.name.clone(),
             source,
@@ -167,7 +194,7 @@ impl Core {
             StoredOutput::File(path) => {
                 if let Some(mode) = self.memory.inner.mmap_mode {
                     return joblib_persist::load_mmap(&path, mode)
-                        .map(|v| (v, 0))
+                        .map(|v| (v, 0, false))
                         .map_err(persist);
                 }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
@@ -177,24 +204,26 @@ impl Core {
                     .len();
                 if len > SMALL_RESULT {
                     return joblib_persist::load(&path)
-                        .map(|v| (v, len))
+                        .map(|v| (v, len, false))
                         .map_err(persist);
                 }
                 let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
                 file.read_to_end(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
-                joblib_persist::load_from_reader(bytes.as_slice())
-                    .map(|v| (v, len))
-                    .map_err(|e| {
-                        // Name the file rather than `<stream>`.
-                        Error::Persist {
-                            function: format!("{} ({})", self.name, path.display()),
-                            source: e,
-                        }
-                    })
+                let value = joblib_persist::load_from_reader(bytes.as_slice());
+                if let (Some((backend, digest)), Ok(_)) = (access, &value) {
+                    self.access_recorded(backend.record_access_open(&self.name, digest, &file));
+                }
+                value.map(|v| (v, len, access.is_some())).map_err(|e| {
+                    // Name the file rather than `<stream>`.
+                    Error::Persist {
+                        function: format!("{} ({})", self.name, path.display()),
+                        source: e,
+                    }
+                })
             }
             StoredOutput::Bytes(bytes) => joblib_persist::load_from_reader(bytes.as_slice())
-                .map(|v| (v, bytes.len() as u64))
+                .map(|v| (v, bytes.len() as u64, false))
                 .map_err(persist),
         }
     }
@@ -228,11 +257,8 @@ impl Core {
     /// process: a hit then costs no write most of the time, and LRU order
     /// is still right to the second.
     pub(crate) fn record_access(&self, backend: &dyn StoreBackend, digest: &Digest) {
-        if !self.memory.should_record_access(digest) {
-            return;
-        }
-        if let Err(e) = backend.record_access(&self.name, digest) {
-            tracing::debug!(function = %self.name, error = %e, "cannot record the access");
+        if self.memory.should_record_access(digest) {
+            self.access_recorded(backend.record_access(&self.name, digest));
         }
     }
 
@@ -263,11 +289,17 @@ impl Core {
                 return Loaded::Missing(Some(reason));
             }
         }
-        match self.read(out) {
-            Ok((v, size)) => {
-                self.record_access(backend, digest);
-                Loaded::Value(v, size)
-            }
+        let access = self
+            .memory
+            .should_record_access(digest)
+            .then_some((backend, digest));
+        let read = self.read(out, access);
+        if read.is_err() && access.is_some() {
+            // Nothing was read, so no access was recorded.
+            self.memory.forget_access(digest);
+        }
+        match read {
+            Ok((v, size)) => Loaded::Value(v, size),
             Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {
                 self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
@@ -437,7 +469,7 @@ impl Core {
                     self.memory.inner.mmap_mode,
                     backend.output(&self.name, &digest),
                 ) {
-                    (Some(_), Ok(Some(out))) => self.read(out).map_or(value, |(v, _)| v),
+                    (Some(_), Ok(Some(out))) => self.read(out, None).map_or(value, |(v, _)| v),
                     _ => value,
                 };
                 Computed {

@@ -85,8 +85,11 @@
 //!
 //! [`Memory::reduce_size`] evicts least recently used entries down to a
 //! byte, item and age limit; with [`MemoryBuilder::bytes_limit`] and
-//! friends it runs by itself every few writes. Each cache hit records its
-//! time in the entry's `access` file, so this works on `noatime` mounts.
+//! friends it runs by itself every few writes. A cache hit records its time
+//! as the modification time of the entry's result file (set on the file
+//! the hit already opened; at most once a second per entry and process),
+//! so this works on `noatime` mounts and across processes, and no file is
+//! created to record it.
 //!
 //! # The run log
 //!

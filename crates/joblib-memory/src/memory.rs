@@ -554,6 +554,7 @@ impl Memory {
     pub(crate) fn should_record_access(&self, digest: &joblib_hash::Digest) -> bool {
         const EVERY: Duration = Duration::from_secs(1);
         let now = Instant::now();
+        const CAP: usize = 4096;
         let mut touched = lock(&self.inner.touched);
         if touched
             .get(digest)
@@ -561,11 +562,23 @@ impl Memory {
         {
             return false;
         }
-        if touched.len() >= 4096 {
+        if touched.len() >= CAP {
             touched.retain(|_, t| now.duration_since(*t) < EVERY);
+            // More recent entries than the cap: forget them all rather than
+            // scan the table on every insertion (they are then recorded
+            // once more, which is cheap).
+            if touched.len() >= CAP / 2 {
+                touched.clear();
+            }
         }
         touched.insert(*digest, now);
         true
+    }
+
+    /// Undoes [`should_record_access`](Self::should_record_access) when the
+    /// entry turned out not to be readable.
+    pub(crate) fn forget_access(&self, digest: &joblib_hash::Digest) {
+        lock(&self.inner.touched).remove(digest);
     }
 
     /// Makes sure the store's entries of `function` were written with
