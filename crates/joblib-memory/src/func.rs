@@ -122,7 +122,24 @@ impl Core {
         }
         let meta = match backend.metadata(&self.name, digest) {
             Ok(Some(m)) => m,
-            Ok(None) => return Validity::Absent,
+            // A result without its metadata cannot be checked: it is
+            // damaged, and must be replaced (the store keeps an existing
+            // entry on `put`).
+            Ok(None) => {
+                return match backend.contains(&self.name, digest) {
+                    Ok(true) => {
+                        self.warn(
+                            Cause::Damaged,
+                            format_args!(
+                                "a cached result of {} ({digest}) has lost its metadata; recomputing",
+                                self.name
+                            ),
+                        );
+                        Validity::Invalid(RunReason::Damaged)
+                    }
+                    _ => Validity::Absent,
+                };
+            }
             Err(e) => {
                 self.warn(
                     Cause::StoreRead,

@@ -153,7 +153,11 @@ impl MemoryBuilder {
 
     /// Loads stored results memory-mapped, as joblib's `mmap_mode`: arrays
     /// held as `joblib_persist::MmapArray` are views into the file, on the
-    /// first call too.
+    /// first call too. [`MmapMode::ReadOnly`] or [`MmapMode::CopyOnWrite`]:
+    /// [`build`](Self::build) refuses [`MmapMode::ReadWrite`], which would
+    /// let two hits write through views of one stored result (aliasing
+    /// mutable data, and a damaged entry). A stored result must not be
+    /// changed by other programs while it is mapped.
     pub fn mmap_mode(mut self, mode: MmapMode) -> MemoryBuilder {
         self.mmap_mode = Some(mode);
         self
@@ -258,10 +262,19 @@ impl MemoryBuilder {
     /// # Errors
     ///
     /// [`Error::Io`] naming the path when the directory cannot be created
-    /// or written, [`Error::Config`] for `reduce_every(0)`.
+    /// or written, [`Error::Config`] for `reduce_every(0)` or
+    /// `mmap_mode(MmapMode::ReadWrite)`.
     pub fn build(self) -> Result<Memory, Error> {
         if self.reduce_every == 0 {
             return Err(Error::Config("reduce_every must be at least 1".into()));
+        }
+        if self.mmap_mode == Some(MmapMode::ReadWrite) {
+            return Err(Error::Config(
+                "mmap_mode(MmapMode::ReadWrite) is not supported: hits would share writable \
+                 views of one stored result and writes would damage the entry; use \
+                 MmapMode::ReadOnly, or MmapMode::CopyOnWrite for private writable views"
+                    .into(),
+            ));
         }
         let backend: Arc<dyn StoreBackend> = match self.backend {
             Some(b) => b,

@@ -289,3 +289,17 @@ fn mmap_mode_maps_arrays_on_the_first_call_too() {
     assert_eq!(second.view(), first.view());
     assert_eq!(count(&calls), 1);
 }
+
+#[test]
+fn read_write_mapping_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Memory::builder(dir.path())
+        .mmap_mode(MmapMode::ReadWrite)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, joblib_memory::Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("ReadWrite"), "{err}");
+    for mode in [MmapMode::ReadOnly, MmapMode::CopyOnWrite] {
+        assert!(Memory::builder(dir.path()).mmap_mode(mode).build().is_ok());
+    }
+}

@@ -213,3 +213,31 @@ fn corrupt_metadata_is_rejected_when_it_is_read() {
         Err(joblib_memory::Error::Metadata { .. })
     ));
 }
+
+/// An entry whose metadata was lost is replaced when a check needs the
+/// metadata, instead of being recomputed on every call.
+#[test]
+fn an_entry_that_lost_its_metadata_is_repaired() {
+    let (dir, memory) = setup();
+    let calls = AtomicUsize::new(0);
+    let f = memory
+        .cache("rob::meta", |x: u32| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            x + 1
+        })
+        .expires_after(std::time::Duration::from_secs(3600));
+    assert_eq!(f.call(1), 2);
+    let entry = FsStore::new(dir.path())
+        .unwrap()
+        .entry_dir("rob::meta", &f.digest(&1u32).unwrap());
+    fs::remove_file(entry.join("metadata.json")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(f.call(1), 2);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "recomputed once, then served"
+    );
+    assert!(entry.join("metadata.json").is_file());
+}
