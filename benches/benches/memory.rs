@@ -183,7 +183,8 @@ fn many_benches(c: &mut Criterion) {
         b.iter(|| {
             let x = next.fetch_add(1, Ordering::Relaxed) % MANY;
             black_box(joblib_hash::hash(black_box(&x)).expect("hash"));
-            let v: Vec<u64> = joblib_persist::load(&outputs[x as usize]).expect("load");
+            // An entry's file holds its digest, then the result.
+            let v: (String, Vec<u64>) = joblib_persist::load(&outputs[x as usize]).expect("load");
             black_box(v)
         })
     });

@@ -16,7 +16,7 @@ use crate::memory::{Memory, Validator};
 use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
 use crate::runlog::{Call, RunOutcome, RunReason};
-use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
+use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, unstamp};
 use crate::summary::summarize;
 use crate::verbose;
 use crate::warn::Cause;
@@ -173,20 +173,23 @@ impl Core {
         }
     }
 
-    /// Loads `R` from a stored output; also returns the size of what was
-    /// stored (0 when it is not known without another `stat`). With
+    /// Loads `R` from the stored output of the entry `digest`, checking
+    /// that it was stored for that entry; also returns the size of what
+    /// was stored (0 when it is not known without another `stat`). With
     /// `access`, records the access in the store, on the open file when
     /// there is one.
     fn read<R: DeserializeOwned>(
         &self,
         out: StoredOutput,
-        access: Option<(&dyn StoreBackend, &Digest)>,
+        digest: &Digest,
+        access: Option<&dyn StoreBackend>,
     ) -> Result<(R, u64), Error> {
-        let loaded = self.read_inner(out, access)?;
-        if let (Some((backend, digest)), false) = (access, loaded.2) {
+        let (stamped, size, recorded) = self.read_stamped::<R>(out, digest, access)?;
+        let value = unstamp(&self.name, digest, stamped)?;
+        if let (Some(backend), false) = (access, recorded) {
             self.access_recorded(backend.record_access(&self.name, digest));
         }
-        Ok((loaded.0, loaded.1))
+        Ok((value, size))
     }
 
     /// Logs a failure to record an access (harmless: LRU order is off by
@@ -197,12 +200,14 @@ impl Core {
         }
     }
 
-    /// [`read`](Self::read); also says whether the access was recorded.
-    fn read_inner<R: DeserializeOwned>(
+    /// [`read`](Self::read) before the entry check; also says whether the
+    /// access was recorded.
+    fn read_stamped<R: DeserializeOwned>(
         &self,
         out: StoredOutput,
-        access: Option<(&dyn StoreBackend, &Digest)>,
-    ) -> Result<(R, u64, bool), Error> {
+        digest: &Digest,
+        access: Option<&dyn StoreBackend>,
+    ) -> Result<(Stamped<R>, u64, bool), Error> {
         let persist = |source| Error::Persist {
             function: self.name.clone(),
             source,
@@ -224,11 +229,13 @@ impl Core {
                         .map(|v| (v, len, false))
                         .map_err(persist);
                 }
-                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                file.read_to_end(&mut bytes)
+                // Entries are never rewritten: the size is exact, and one
+                // `read` gets it all.
+                let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+                file.read_exact(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
                 let value = joblib_persist::load_from_reader(bytes.as_slice());
-                if let (Some((backend, digest)), Ok(_)) = (access, &value) {
+                if let (Some(backend), Ok(_)) = (access, &value) {
                     self.access_recorded(backend.record_access_open(&self.name, digest, &file));
                 }
                 value.map(|v| (v, len, access.is_some())).map_err(|e| {
@@ -306,11 +313,8 @@ impl Core {
                 return Loaded::Missing(Some(reason));
             }
         }
-        let access = self
-            .memory
-            .should_record_access(digest)
-            .then_some((backend, digest));
-        let read = self.read(out, access);
+        let access = self.memory.should_record_access(digest).then_some(backend);
+        let read = self.read(out, digest, access);
         if read.is_err() && access.is_some() {
             // Nothing was read, so no access was recorded.
             self.memory.forget_access(digest);
@@ -449,6 +453,8 @@ impl Core {
         let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
         let dump = &self.memory.inner.dump;
         let name = &self.name;
+        let stamp = digest.to_hex();
+        let stamped = (stamp.as_str(), &value);
         let mut write = |sink: OutputSink<'_>| -> Result<(), Error> {
             let persist = |source| Error::Persist {
                 function: name.clone(),
@@ -462,16 +468,17 @@ impl Core {
                 OutputSink::File(path) => {
                     let file = File::create(path).map_err(|e| io_err(path, "creating", e))?;
                     let writer = dump
-                        .dump_to_writer(&value, BufWriter::with_capacity(1 << 16, file))
+                        .dump_to_writer(&stamped, BufWriter::with_capacity(1 << 16, file))
                         .map_err(persist)?;
                     writer
                         .into_inner()
                         .map_err(|e| io_err(path, "writing", e.into_error()))?;
                     Ok(())
                 }
-                OutputSink::Writer(w) => {
-                    dump.dump_to_writer(&value, w).map(|_| ()).map_err(persist)
-                }
+                OutputSink::Writer(w) => dump
+                    .dump_to_writer(&stamped, w)
+                    .map(|_| ())
+                    .map_err(persist),
             }
         };
         match backend.put(&self.name, &digest, &mut meta, &mut write) {
@@ -486,7 +493,9 @@ impl Core {
                     self.memory.inner.mmap_mode,
                     backend.output(&self.name, &digest),
                 ) {
-                    (Some(_), Ok(Some(out))) => self.read(out, None).map_or(value, |(v, _)| v),
+                    (Some(_), Ok(Some(out))) => {
+                        self.read(out, &digest, None).map_or(value, |(v, _)| v)
+                    }
                     _ => value,
                 };
                 Computed {

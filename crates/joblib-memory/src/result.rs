@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::fs_store::FsStore;
 use crate::memory::Memory;
 use crate::metadata::Metadata;
-use crate::store::{StoreBackend, StoredOutput};
+use crate::store::{Stamped, StoreBackend, StoredOutput, unstamp};
 
 /// A handle to the result of a call, returned by
 /// [`MemorizedFunc::call_and_shelve`](crate::MemorizedFunc::call_and_shelve):
@@ -153,7 +153,7 @@ impl<R> MemorizedResult<R> {
             return Err(self.not_cached());
         };
         let mmap = self.mmap();
-        let value = match backend.output(&self.function, &digest)? {
+        let stamped: Stamped<R> = match backend.output(&self.function, &digest)? {
             None => return Err(self.not_cached()),
             Some(StoredOutput::File(path)) => match mmap {
                 Some(mode) => joblib_persist::load_mmap(&path, mode),
@@ -169,6 +169,7 @@ impl<R> MemorizedResult<R> {
             }
             _ => persist(e),
         })?;
+        let value = unstamp(&self.function, &digest, stamped)?;
         if let Err(e) = backend.record_access(&self.function, &digest) {
             tracing::debug!(function = %self.function, error = %e, "cannot record the access");
         }

@@ -10,6 +10,25 @@ use joblib_hash::Digest;
 use crate::error::Error;
 use crate::metadata::Metadata;
 
+/// What `output.jbl` holds: the hex digest of the entry it was stored for,
+/// then the result. A result copied over another entry's is recognised.
+pub(crate) type Stamped<R> = (String, R);
+
+/// The result in `stamped`, if it was stored for the entry `digest`.
+pub(crate) fn unstamp<R>(function: &str, digest: &Digest, stamped: Stamped<R>) -> Result<R, Error> {
+    let (stamp, value) = stamped;
+    let expected = digest.to_hex();
+    if stamp == expected {
+        Ok(value)
+    } else {
+        Err(Error::WrongEntry {
+            function: function.to_string(),
+            expected,
+            found: stamp,
+        })
+    }
+}
+
 /// A stored result, as a backend hands it out for loading.
 #[derive(Debug)]
 #[non_exhaustive]
