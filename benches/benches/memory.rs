@@ -12,6 +12,16 @@
 //!   file (target: at most 100 µs more).
 //! - `reduce_size/10k`: listing, sorting and checking 10,000 entries
 //!   against the limits (target: at most 100 ms).
+//! - `hit/u64_no_log` vs `hit/u64`: the same hit with the run log off and
+//!   on (target: at most 10 µs with the log).
+//! - `many/first_hit`, `many/later_hit` vs `many/by_hand_hash+load`: hits
+//!   over 10,000 distinct small arguments, the first of each entry in a
+//!   process (a re-run of a pipeline) and later ones, against hashing the
+//!   argument and loading the entry's result with joblib-persist by hand
+//!   (target: at most 2x and 20 µs).
+//! - `many/miss` vs `many/by_hand_hash+dump`: misses over distinct
+//!   arguments against hashing the argument and dumping the result to a
+//!   new file by hand (target: at most 1.3x).
 //!
 //! Run with
 //! `cargo bench -p joblib-benches --bench memory -- --warm-up-time 1 --measurement-time 3`.
@@ -21,6 +31,7 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use joblib_memory::Memory;
@@ -29,6 +40,12 @@ use ndarray::Array1;
 fn memory_benches(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("temporary directory");
     let memory = Memory::builder(dir.path().join("cache"))
+        .verbose(0)
+        .build()
+        .expect("cache directory");
+    let no_log = Memory::builder(dir.path().join("cache_no_log"))
+        .verbose(0)
+        .run_log(false)
         .build()
         .expect("cache directory");
     let mut g = c.benchmark_group("memory");
@@ -37,6 +54,11 @@ fn memory_benches(c: &mut Criterion) {
     let inc = memory.cache("bench::inc", |x: u64| x + 1);
     assert_eq!(inc.call(41), 42);
     g.bench_function("hit/u64", |b| b.iter(|| black_box(inc.call(black_box(41)))));
+    let inc_no_log = no_log.cache("bench::inc", |x: u64| x + 1);
+    assert_eq!(inc_no_log.call(41), 42);
+    g.bench_function("hit/u64_no_log", |b| {
+        b.iter(|| black_box(inc_no_log.call(black_box(41))))
+    });
 
     // A hit with a 10 MB argument, against the same work by hand.
     let a = Array1::from_shape_fn(10 * (1 << 20) / 8, |i| (i as f64 * 1e-3).sin());
@@ -78,6 +100,7 @@ fn memory_benches(c: &mut Criterion) {
 
     // reduce_size over 10,000 entries (all kept: the cost is the scan).
     let big = Memory::builder(dir.path().join("big"))
+        .verbose(0)
         .build()
         .expect("cache directory");
     let id = big.cache("bench::id", |x: u64| x);
@@ -97,5 +120,92 @@ fn memory_benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, memory_benches);
+/// How many distinct entries the `many/*` benches go over.
+const MANY: u64 = 10_000;
+
+/// The small result of `bench::many`.
+fn many_result(x: u64) -> Vec<u64> {
+    vec![x; 4]
+}
+
+/// Hits and misses over many distinct entries, each next to its baseline.
+fn many_benches(c: &mut Criterion) {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("temporary directory");
+    let location = dir.path().join("cache");
+    let open = || {
+        Memory::builder(&location)
+            .verbose(0)
+            .build()
+            .expect("cache directory")
+    };
+    let memory = open();
+    let many = memory.cache("bench::many", many_result);
+    for x in 0..MANY {
+        many.call(x);
+    }
+    let store = joblib_memory::FsStore::existing(&location);
+    let outputs: Vec<_> = (0..MANY)
+        .map(|x| {
+            let digest = many.digest(&x).expect("digest");
+            store.entry_dir("bench::many", &digest).join("output.jbl")
+        })
+        .collect();
+    let mut g = c.benchmark_group("memory");
+
+    // The first hit of each entry in a process: a new memory (as a new
+    // process would have) for each pass over the entries.
+    g.bench_function("many/first_hit", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            while done < iters {
+                let fresh = open();
+                let f = fresh.cache("bench::many", many_result);
+                let n = (iters - done).min(MANY);
+                let start = Instant::now();
+                for x in 0..n {
+                    black_box(f.call(black_box(x)));
+                }
+                total += start.elapsed();
+                done += n;
+            }
+            total
+        })
+    });
+    let next = AtomicU64::new(0);
+    g.bench_function("many/later_hit", |b| {
+        b.iter(|| {
+            let x = next.fetch_add(1, Ordering::Relaxed) % MANY;
+            black_box(many.call(black_box(x)))
+        })
+    });
+    g.bench_function("many/by_hand_hash+load", |b| {
+        b.iter(|| {
+            let x = next.fetch_add(1, Ordering::Relaxed) % MANY;
+            black_box(joblib_hash::hash(black_box(&x)).expect("hash"));
+            // An entry's file holds its digest, then the result.
+            let v: (String, Vec<u64>) = joblib_persist::load(&outputs[x as usize]).expect("load");
+            black_box(v)
+        })
+    });
+
+    // Misses: every call a new argument.
+    let fresh_key = AtomicU64::new(MANY);
+    g.bench_function("many/miss", |b| {
+        b.iter(|| black_box(many.call(fresh_key.fetch_add(1, Ordering::Relaxed))))
+    });
+    let dumps = dir.path().join("dumps");
+    std::fs::create_dir_all(&dumps).expect("dumps directory");
+    let n = AtomicU64::new(0);
+    g.bench_function("many/by_hand_hash+dump", |b| {
+        b.iter(|| {
+            let i = n.fetch_add(1, Ordering::Relaxed);
+            black_box(joblib_hash::hash(black_box(&i)).expect("hash"));
+            joblib_persist::dump(&many_result(i), dumps.join(format!("{i}.jbl"))).expect("dump");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, memory_benches, many_benches);
 criterion_main!(benches);

@@ -121,6 +121,30 @@ def bench_memory():
             memory.reduce_size(bytes_limit=1)
 
         report("memory", "reduce_size over ~1000 entries", median_time(reduce, 1), 1, "evicts everything")
+
+        # Many distinct entries (the Rust `memory/many/*` benches): 10,000
+        # small results, then a pass of first hits in a new Memory (as a
+        # re-run of a pipeline pays), a pass of later hits, and misses.
+        many_folder = os.path.join(folder, "many")
+
+        def many(x):
+            return [x] * 4
+
+        first = joblib.Memory(many_folder, verbose=0).cache(many)
+        for x in range(10_000):
+            first(x)
+        rerun = joblib.Memory(many_folder, verbose=0).cache(many)
+
+        def one_pass(f):
+            start = time.perf_counter()
+            for x in range(10_000):
+                f(x)
+            return (time.perf_counter() - start) / 10_000
+
+        report("memory", "hit over 10,000 distinct entries, first hit of each", one_pass(rerun), 10_000, "mean over one pass")
+        report("memory", "hit over 10,000 distinct entries, later hits", one_pass(rerun), 10_000, "mean over one pass")
+        fresh = iter(range(10**6, 10**9))
+        report("memory", "miss over distinct arguments", median_time(lambda: rerun(next(fresh)), 200), 200)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

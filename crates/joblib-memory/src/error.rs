@@ -59,6 +59,19 @@ pub enum Error {
         /// The hex digest of the arguments.
         digest: String,
     },
+    /// A stored result belongs to another entry (copied or moved over this
+    /// one): it is treated as damaged.
+    #[error(
+        "the stored result of {function} for arguments {expected} belongs to the entry {found}"
+    )]
+    WrongEntry {
+        /// The cached function.
+        function: String,
+        /// The digest of the entry being read.
+        expected: String,
+        /// The digest recorded in the stored result.
+        found: String,
+    },
     /// A builder setting is invalid.
     #[error("invalid memory configuration: {0}")]
     Config(String),

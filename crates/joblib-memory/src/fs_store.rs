@@ -12,14 +12,13 @@ use serde::{Deserialize, Serialize};
 use crate::encode::{decode_segment, function_dir, is_digest_name};
 use crate::error::{Error, io_err};
 use crate::metadata::{Metadata, unix_seconds};
+use crate::runlog::{RUN_LOG, RUN_LOG_OLD};
 use crate::store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
 
 /// The result file of an entry.
 pub(crate) const OUTPUT: &str = "output.jbl";
 /// The metadata file of an entry.
 pub(crate) const METADATA: &str = "metadata.json";
-/// The empty file whose modification time is the entry's last access.
-pub(crate) const ACCESS: &str = "access";
 /// The file in a function's directory holding its fingerprint.
 pub(crate) const FUNC: &str = "func.json";
 
@@ -28,8 +27,9 @@ pub(crate) const FUNC: &str = "func.json";
 const MAX_DEPTH: usize = 64;
 
 /// The default [`StoreBackend`]: a directory holding, for each function,
-/// one directory per argument digest with `output.jbl`, `metadata.json`
-/// and `access` (see `docs/cache-layout.md`).
+/// one directory per argument digest with `output.jbl` (whose modification
+/// time is the last access) and `metadata.json` (see
+/// `docs/cache-layout.md`).
 ///
 /// Entries are built in a uniquely named temporary directory and renamed
 /// into place, and removed by renaming them away first, so any number of
@@ -84,10 +84,22 @@ impl FsStore {
         Ok(FsStore { root })
     }
 
-    /// The store at `root` as it is, creating nothing (for handles
-    /// received from another process).
-    pub(crate) fn existing(root: PathBuf) -> FsStore {
-        FsStore { root }
+    /// The store at `root` as it is, creating nothing: for reading a cache
+    /// (tools, handles received from another process).
+    pub fn existing(root: impl Into<PathBuf>) -> FsStore {
+        FsStore { root: root.into() }
+    }
+
+    /// Checks that files can be created in the store's directory, by
+    /// creating and removing an empty one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the directory when it is not writable.
+    pub fn check_writable(&self) -> Result<(), Error> {
+        let probe = self.root.join(unique_name("probe"));
+        File::create(&probe).map_err(|e| io_err(&self.root, "writing a file in", e))?;
+        fs::remove_file(&probe).map_err(|e| io_err(&probe, "deleting", e))
     }
 
     /// The store's directory.
@@ -114,7 +126,13 @@ impl FsStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io_err(dir, "renaming away for deletion", e)),
         }
-        fs::remove_dir_all(&trash).map_err(|e| io_err(&trash, "deleting", e))?;
+        // Something else than a directory (put there from outside) is
+        // removed too.
+        let removed = match fs::symlink_metadata(&trash) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&trash),
+            _ => fs::remove_file(&trash),
+        };
+        removed.map_err(|e| io_err(&trash, "deleting", e))?;
         Ok(true)
     }
 
@@ -129,7 +147,8 @@ impl FsStore {
             let Ok(kind) = child.file_type() else {
                 continue;
             };
-            if name.starts_with(".tmp-") || name.starts_with(".del-") {
+            if name.starts_with(".tmp-") || name.starts_with(".del-") || name.starts_with(".probe-")
+            {
                 let old = child
                     .metadata()
                     .and_then(|m| m.modified())
@@ -186,10 +205,7 @@ impl FsStore {
                 let Ok(out_meta) = fs::metadata(path.join(OUTPUT)) else {
                     continue;
                 };
-                let last_access = fs::metadata(path.join(ACCESS))
-                    .and_then(|m| m.modified())
-                    .or_else(|_| out_meta.modified())
-                    .unwrap_or(UNIX_EPOCH);
+                let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
                 out.push(EntryInfo::new(
                     function.to_string(),
                     digest,
@@ -241,7 +257,7 @@ impl StoreBackend for FsStore {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        meta.last_access = fs::metadata(dir.join(ACCESS))
+        meta.last_access = fs::metadata(dir.join(OUTPUT))
             .and_then(|m| m.modified())
             .ok()
             .map(unix_seconds);
@@ -250,18 +266,30 @@ impl StoreBackend for FsStore {
 
     fn record_access(&self, function: &str, digest: &Digest) -> Result<(), Error> {
         let mut path = self.entry_dir(function, digest);
-        path.push(ACCESS);
-        // Setting the time on the open file rewrites nothing, and unlike
-        // atime it works on `noatime` mounts.
-        let file = match File::options().write(true).open(&path) {
+        path.push(OUTPUT);
+        let file = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                File::create(&path).map_err(|e| io_err(&path, "creating", e))?
-            }
+            // Removed meanwhile: nothing to record.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(io_err(path, "opening", e)),
         };
         file.set_modified(SystemTime::now())
             .map_err(|e| io_err(&path, "recording the access time of", e))
+    }
+
+    fn record_access_open(
+        &self,
+        function: &str,
+        digest: &Digest,
+        output: &File,
+    ) -> Result<(), Error> {
+        // The last access is the result file's modification time: setting
+        // it on the open file creates and rewrites nothing, and unlike
+        // atime it works on `noatime` mounts.
+        output.set_modified(SystemTime::now()).map_err(|e| {
+            let path = self.entry_dir(function, digest).join(OUTPUT);
+            io_err(path, "recording the access time of", e)
+        })
     }
 
     fn put(
@@ -294,9 +322,6 @@ impl StoreBackend for FsStore {
                 message: e.to_string(),
             })?;
             fs::write(&meta_path, json).map_err(|e| io_err(&meta_path, "writing", e))?;
-            // No `access` file yet: creating a file is the dearest part of a
-            // write on many file systems, and until the first hit the
-            // result's own modification time is its last access.
             for attempt in 0..2 {
                 match fs::rename(&tmp, &target) {
                     Ok(()) => return Ok(PutOutcome::Stored),
@@ -390,7 +415,9 @@ impl StoreBackend for FsStore {
         };
         for child in read {
             let child = child.map_err(|e| io_err(&self.root, "listing", e))?;
-            if child.file_name() == ".gitignore" {
+            // The run log is a history of calls, not cached results.
+            let name = child.file_name();
+            if name == ".gitignore" || name == RUN_LOG || name == RUN_LOG_OLD {
                 continue;
             }
             let path = child.path();

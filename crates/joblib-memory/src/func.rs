@@ -13,10 +13,13 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, io_err};
 use crate::inflight::Turn;
 use crate::memory::{Memory, Validator};
-use crate::metadata::{Metadata, summarize};
+use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
-use crate::store::{OutputSink, PutOutcome, StoreBackend, StoredOutput};
+use crate::runlog::{Call, RunOutcome, RunReason};
+use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, unstamp};
+use crate::summary::summarize;
 use crate::verbose;
+use crate::warn::Cause;
 
 /// The cache side of a cached function: its identity and how it validates
 /// entries. Shared by [`MemorizedFunc`] and the macro's expansion.
@@ -34,13 +37,19 @@ pub(crate) struct Core {
 /// corruption.
 fn is_missing(e: &Error) -> bool {
     match e {
-        Error::Io { source, .. } => source.kind() == ErrorKind::NotFound,
+        Error::Io { source, .. } => absent(source.kind()),
         Error::Persist {
             source: joblib_persist::Error::Io { source, .. },
             ..
-        } => source.kind() == ErrorKind::NotFound,
+        } => absent(source.kind()),
         _ => false,
     }
+}
+
+/// Whether an I/O error kind means the path does not lead to a file: not
+/// there, or a component on the way is not a directory.
+fn absent(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::NotFound | ErrorKind::NotADirectory)
 }
 
 /// Results up to this size are read with one `read` and parsed from
@@ -53,7 +62,7 @@ enum Validity {
     Valid,
     /// It is rejected (expired, refused by the callback, unreadable
     /// metadata).
-    Invalid,
+    Invalid(RunReason),
     /// There is no such entry.
     Absent,
 }
@@ -76,6 +85,11 @@ impl Core {
             fingerprint,
             checked: OnceLock::new(),
         }
+    }
+
+    /// Emits a warning about this function where the memory sends them.
+    fn warn(&self, cause: Cause, message: fmt::Arguments<'_>) {
+        self.memory.inner.warner.warn(cause, &self.name, message);
     }
 
     fn backend(&self) -> Option<&Arc<dyn StoreBackend>> {
@@ -108,29 +122,92 @@ impl Core {
         }
         let meta = match backend.metadata(&self.name, digest) {
             Ok(Some(m)) => m,
-            Ok(None) => return Validity::Absent,
+            // A result without its metadata cannot be checked: it is
+            // damaged, and must be replaced (the store keeps an existing
+            // entry on `put`).
+            Ok(None) => {
+                return match backend.contains(&self.name, digest) {
+                    Ok(true) => {
+                        self.warn(
+                            Cause::Damaged,
+                            format_args!(
+                                "a cached result of {} ({digest}) has lost its metadata; recomputing",
+                                self.name
+                            ),
+                        );
+                        Validity::Invalid(RunReason::Damaged)
+                    }
+                    _ => Validity::Absent,
+                };
+            }
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot read the metadata of a cached result; recomputing");
-                return Validity::Invalid;
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!(
+                        "cannot read the metadata of a cached result of {}; recomputing: {e}",
+                        self.name
+                    ),
+                );
+                return Validity::Invalid(RunReason::Rejected);
             }
         };
-        let fresh = self.expires_after.is_none_or(|max| meta.age() <= max);
-        if fresh && self.validate.as_ref().is_none_or(|v| v(&meta)) {
+        if self.expires_after.is_some_and(|max| meta.age() > max) {
+            Validity::Invalid(RunReason::Expired)
+        } else if self.validate.as_ref().is_none_or(|v| v(&meta)) {
             Validity::Valid
         } else {
-            Validity::Invalid
+            Validity::Invalid(RunReason::Rejected)
         }
     }
 
     /// Removes an entry, warning on failure.
     fn discard(&self, backend: &dyn StoreBackend, digest: &Digest) {
         if let Err(e) = backend.remove(&self.name, digest) {
-            tracing::warn!(function = %self.name, %digest, error = %e, "cannot remove a cached result");
+            self.warn(
+                Cause::Cleanup,
+                format_args!(
+                    "cannot remove a cached result of {} ({digest}): {e}",
+                    self.name
+                ),
+            );
         }
     }
 
-    /// Loads `R` from a stored output.
-    fn read<R: DeserializeOwned>(&self, out: StoredOutput) -> Result<R, Error> {
+    /// Loads `R` from the stored output of the entry `digest`, checking
+    /// that it was stored for that entry; also returns the size of what
+    /// was stored (0 when it is not known without another `stat`). With
+    /// `access`, records the access in the store, on the open file when
+    /// there is one.
+    fn read<R: DeserializeOwned>(
+        &self,
+        out: StoredOutput,
+        digest: &Digest,
+        access: Option<&dyn StoreBackend>,
+    ) -> Result<(R, u64), Error> {
+        let (stamped, size, recorded) = self.read_stamped::<R>(out, digest, access)?;
+        let value = unstamp(&self.name, digest, stamped)?;
+        if let (Some(backend), false) = (access, recorded) {
+            self.access_recorded(backend.record_access(&self.name, digest));
+        }
+        Ok((value, size))
+    }
+
+    /// Logs a failure to record an access (harmless: LRU order is off by
+    /// one access).
+    fn access_recorded(&self, result: Result<(), Error>) {
+        if let Err(e) = result {
+            tracing::debug!(function = %self.name, error = %e, "cannot record the access");
+        }
+    }
+
+    /// [`read`](Self::read) before the entry check; also says whether the
+    /// access was recorded.
+    fn read_stamped<R: DeserializeOwned>(
+        &self,
+        out: StoredOutput,
+        digest: &Digest,
+        access: Option<&dyn StoreBackend>,
+    ) -> Result<(Stamped<R>, u64, bool), Error> {
         let persist = |source| Error::Persist {
             function: self.name.clone(),
             source,
@@ -138,7 +215,9 @@ impl Core {
         match out {
             StoredOutput::File(path) => {
                 if let Some(mode) = self.memory.inner.mmap_mode {
-                    return joblib_persist::load_mmap(&path, mode).map_err(persist);
+                    return joblib_persist::load_mmap(&path, mode)
+                        .map(|v| (v, 0, false))
+                        .map_err(persist);
                 }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
                 let len = file
@@ -146,12 +225,20 @@ impl Core {
                     .map_err(|e| io_err(&path, "reading the size of", e))?
                     .len();
                 if len > SMALL_RESULT {
-                    return joblib_persist::load(&path).map_err(persist);
+                    return joblib_persist::load(&path)
+                        .map(|v| (v, len, false))
+                        .map_err(persist);
                 }
-                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                file.read_to_end(&mut bytes)
+                // Entries are never rewritten: the size is exact, and one
+                // `read` gets it all.
+                let mut bytes = vec![0; usize::try_from(len).unwrap_or(0)];
+                file.read_exact(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
-                joblib_persist::load_from_reader(bytes.as_slice()).map_err(|e| {
+                let value = joblib_persist::load_from_reader(bytes.as_slice());
+                if let (Some(backend), Ok(_)) = (access, &value) {
+                    self.access_recorded(backend.record_access_open(&self.name, digest, &file));
+                }
+                value.map(|v| (v, len, access.is_some())).map_err(|e| {
                     // Name the file rather than `<stream>`.
                     Error::Persist {
                         function: format!("{} ({})", self.name, path.display()),
@@ -159,9 +246,9 @@ impl Core {
                     }
                 })
             }
-            StoredOutput::Bytes(bytes) => {
-                joblib_persist::load_from_reader(bytes.as_slice()).map_err(persist)
-            }
+            StoredOutput::Bytes(bytes) => joblib_persist::load_from_reader(bytes.as_slice())
+                .map(|v| (v, bytes.len() as u64, false))
+                .map_err(persist),
         }
     }
 
@@ -174,14 +261,17 @@ impl Core {
             Ok(true) => match self.validity(backend.as_ref(), digest) {
                 Validity::Valid => true,
                 Validity::Absent => false,
-                Validity::Invalid => {
+                Validity::Invalid(_) => {
                     self.discard(backend.as_ref(), digest);
                     false
                 }
             },
             Ok(false) => false,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result");
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!("cannot look up a cached result of {}: {e}", self.name),
+                );
                 false
             }
         }
@@ -191,51 +281,89 @@ impl Core {
     /// process: a hit then costs no write most of the time, and LRU order
     /// is still right to the second.
     pub(crate) fn record_access(&self, backend: &dyn StoreBackend, digest: &Digest) {
-        if !self.memory.should_record_access(digest) {
-            return;
-        }
-        if let Err(e) = backend.record_access(&self.name, digest) {
-            tracing::debug!(function = %self.name, error = %e, "cannot record the access");
+        if self.memory.should_record_access(digest) {
+            self.access_recorded(backend.record_access(&self.name, digest));
         }
     }
 
-    /// The stored value, if a valid, readable entry exists. Corrupt or
-    /// invalid entries are removed (with a warning for corrupt ones).
-    fn load<R: DeserializeOwned>(&self, backend: &dyn StoreBackend, digest: &Digest) -> Option<R> {
+    /// The stored value and its size, if a valid, readable entry exists;
+    /// otherwise why not. Corrupt or invalid entries are removed (with a
+    /// warning for corrupt ones).
+    fn load<R: DeserializeOwned>(&self, backend: &dyn StoreBackend, digest: &Digest) -> Loaded<R> {
         let out = match backend.output(&self.name, digest) {
             Ok(Some(out)) => out,
-            Ok(None) => return None,
+            Ok(None) => return Loaded::Missing(None),
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot look up a cached result; computing");
-                return None;
+                self.warn(
+                    Cause::StoreRead,
+                    format_args!(
+                        "cannot look up a cached result of {}; computing: {e}",
+                        self.name
+                    ),
+                );
+                return Loaded::Missing(None);
             }
         };
         match self.validity(backend, digest) {
             Validity::Valid => {}
-            Validity::Absent => return None,
-            Validity::Invalid => {
+            Validity::Absent => return Loaded::Missing(None),
+            Validity::Invalid(reason) => {
                 tracing::debug!(function = %self.name, %digest, "cached result failed validation");
                 self.discard(backend, digest);
-                return None;
+                return Loaded::Missing(Some(reason));
             }
         }
-        match self.read(out) {
-            Ok(v) => {
-                self.record_access(backend, digest);
-                Some(v)
-            }
-            Err(e) if is_missing(&e) => None,
+        let access = self.memory.should_record_access(digest).then_some(backend);
+        let read = self.read(out, digest, access);
+        if read.is_err() && access.is_some() {
+            // Nothing was read, so no access was recorded.
+            self.memory.forget_access(digest);
+        }
+        match read {
+            Ok((v, size)) => Loaded::Value(v, size),
+            Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {
-                tracing::warn!(
-                    function = %self.name,
-                    %digest,
-                    error = %e,
-                    "cached result is unreadable (corrupt, truncated or of another type); recomputing"
-                );
+                self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
                 self.discard(backend, digest);
-                None
+                Loaded::Missing(Some(RunReason::Damaged))
             }
         }
+    }
+
+    /// Appends a record of a call to the run log, if the memory keeps one.
+    fn log_call(
+        &self,
+        digest: Option<&Digest>,
+        args: &str,
+        outcome: RunOutcome,
+        reason: Option<RunReason>,
+        took: Duration,
+        bytes: u64,
+    ) {
+        let Some(log) = &self.memory.inner.run_log else {
+            return;
+        };
+        let hex = digest.map(Digest::to_hex);
+        log.append(&Call {
+            function: &self.name,
+            fingerprint: &self.fingerprint,
+            digest: hex.as_deref(),
+            args,
+            outcome,
+            reason,
+            took,
+            bytes,
+        });
+    }
+
+    /// Why a miss recomputes: what the load found, or else a change of
+    /// the function's code noticed by this process.
+    fn miss_reason(&self, found: Option<RunReason>) -> Option<RunReason> {
+        found.or_else(|| {
+            self.memory
+                .function_changed(&self.name)
+                .then_some(RunReason::CodeChanged)
+        })
     }
 
     /// Looks `args` up: the stored value, or what is needed to compute and
@@ -245,37 +373,60 @@ impl Core {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let miss = |key| Lookup::Miss(Pending { core: self, key });
         let Some(backend) = self.backend() else {
-            return miss(None);
+            return Lookup::Miss(Pending::uncached(self, None, String::new()));
         };
         let digest = match self.digest(args) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot hash the arguments; computing without the cache");
-                return miss(None);
+                self.warn(
+                    Cause::Unhashable,
+                    format_args!(
+                        "cannot hash the arguments of {}; computing without the cache: {e}",
+                        self.name
+                    ),
+                );
+                return Lookup::Miss(Pending::uncached(
+                    self,
+                    Some(RunReason::Unhashable),
+                    summarize(args),
+                ));
             }
         };
         let start = Instant::now();
-        if let Some(v) = self.load(backend.as_ref(), &digest) {
-            tracing::debug!(function = %self.name, %digest, "cache hit");
-            if self.memory.inner.verbose >= 2 {
-                eprintln!("{}", verbose::loading(&self.name, start.elapsed()));
+        match self.load(backend.as_ref(), &digest) {
+            Loaded::Value(v, size) => {
+                let took = start.elapsed();
+                tracing::debug!(function = %self.name, %digest, "cache hit");
+                if self.memory.inner.verbose >= 2 {
+                    eprintln!("{}", verbose::loading(&self.name, took));
+                }
+                if self.memory.inner.run_log.is_some() {
+                    self.log_call(
+                        Some(&digest),
+                        &summarize(args),
+                        RunOutcome::Hit,
+                        None,
+                        took,
+                        size,
+                    );
+                }
+                Lookup::Hit(v)
             }
-            return Lookup::Hit(v);
+            Loaded::Missing(found) => {
+                tracing::debug!(function = %self.name, %digest, "cache miss");
+                Lookup::Miss(Pending {
+                    core: self,
+                    key: Some(digest),
+                    summary: summarize(args),
+                    reason: self.miss_reason(found),
+                })
+            }
         }
-        tracing::debug!(function = %self.name, %digest, "cache miss");
-        miss(Some((digest, summarize(args))))
     }
 
     /// Computes, stores, and returns the value with where it went.
-    /// Also returns the size written, if this call stored the entry.
-    fn compute_and_store<R, C>(
-        &self,
-        digest: Digest,
-        summary: String,
-        compute: C,
-    ) -> (R, Outcome, Option<u64>)
+    fn compute_and_store<R, C>(&self, digest: Digest, summary: String, compute: C) -> Computed<R>
     where
         R: Serialize + DeserializeOwned,
         C: FnOnce() -> R,
@@ -291,11 +442,19 @@ impl Core {
             eprintln!("{}", verbose::done(&self.name, took));
         }
         let Some(backend) = self.backend() else {
-            return (value, Outcome::NotStored, None);
+            return Computed {
+                value,
+                outcome: Outcome::NotStored,
+                written: None,
+                took,
+                size: 0,
+            };
         };
         let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
         let dump = &self.memory.inner.dump;
         let name = &self.name;
+        let stamp = digest.to_hex();
+        let stamped = (stamp.as_str(), &value);
         let mut write = |sink: OutputSink<'_>| -> Result<(), Error> {
             let persist = |source| Error::Persist {
                 function: name.clone(),
@@ -309,16 +468,17 @@ impl Core {
                 OutputSink::File(path) => {
                     let file = File::create(path).map_err(|e| io_err(path, "creating", e))?;
                     let writer = dump
-                        .dump_to_writer(&value, BufWriter::with_capacity(1 << 16, file))
+                        .dump_to_writer(&stamped, BufWriter::with_capacity(1 << 16, file))
                         .map_err(persist)?;
                     writer
                         .into_inner()
                         .map_err(|e| io_err(path, "writing", e.into_error()))?;
                     Ok(())
                 }
-                OutputSink::Writer(w) => {
-                    dump.dump_to_writer(&value, w).map(|_| ()).map_err(persist)
-                }
+                OutputSink::Writer(w) => dump
+                    .dump_to_writer(&stamped, w)
+                    .map(|_| ())
+                    .map_err(persist),
             }
         };
         match backend.put(&self.name, &digest, &mut meta, &mut write) {
@@ -333,17 +493,52 @@ impl Core {
                     self.memory.inner.mmap_mode,
                     backend.output(&self.name, &digest),
                 ) {
-                    (Some(_), Ok(Some(out))) => self.read(out).unwrap_or(value),
+                    (Some(_), Ok(Some(out))) => {
+                        self.read(out, &digest, None).map_or(value, |(v, _)| v)
+                    }
                     _ => value,
                 };
-                (value, Outcome::Stored(digest), stored.then_some(meta.size))
+                Computed {
+                    value,
+                    outcome: Outcome::Stored(digest),
+                    written: stored.then_some(meta.size),
+                    took,
+                    size: meta.size,
+                }
             }
             Err(e) => {
-                tracing::warn!(function = %self.name, error = %e, "cannot store the result; it was computed but will not be cached");
-                (value, Outcome::NotStored, None)
+                self.warn(Cause::StoreFailed, format_args!("cannot store the result of {}; it was computed but will not be cached: {e}", self.name));
+                Computed {
+                    value,
+                    outcome: Outcome::NotStored,
+                    written: None,
+                    took,
+                    size: 0,
+                }
             }
         }
     }
+}
+
+/// What [`Core::compute_and_store`] did.
+struct Computed<R> {
+    value: R,
+    /// Where the value went.
+    outcome: Outcome,
+    /// The size written, if this call stored the entry.
+    written: Option<u64>,
+    /// The compute time.
+    took: Duration,
+    /// The size of the stored result (0 if not stored).
+    size: u64,
+}
+
+/// What looking an entry up in the store found.
+enum Loaded<R> {
+    /// The value, and the size of the stored result (0 if unknown).
+    Value(R, u64),
+    /// No usable entry: absent (`None`) or discarded for this reason.
+    Missing(Option<RunReason>),
 }
 
 /// The result of looking a call up (used by the `#[cache]` expansion).
@@ -359,11 +554,25 @@ pub enum Lookup<'a, R> {
 #[doc(hidden)]
 pub struct Pending<'a> {
     core: &'a Core,
-    /// The digest and argument summary; `None` when nothing is cached.
-    key: Option<(Digest, String)>,
+    /// The digest; `None` when nothing is cached.
+    key: Option<Digest>,
+    /// The argument summary (empty when nothing is logged).
+    summary: String,
+    /// Why the call recomputes, or why it is not stored.
+    reason: Option<RunReason>,
 }
 
-impl Pending<'_> {
+impl<'a> Pending<'a> {
+    /// A call computed without the cache.
+    fn uncached(core: &'a Core, reason: Option<RunReason>, summary: String) -> Pending<'a> {
+        Pending {
+            core,
+            key: None,
+            summary,
+            reason,
+        }
+    }
+
     /// Computes the value (once per key across this process's threads),
     /// stores it and returns it.
     pub fn run<R, C>(self, compute: C) -> R
@@ -380,32 +589,65 @@ impl Pending<'_> {
         C: FnOnce() -> R,
     {
         let core = self.core;
-        let (Some((digest, summary)), Some(backend)) = (self.key, core.backend()) else {
-            return (compute(), Outcome::NotStored);
-        };
-        loop {
-            match core.memory.inner.inflight.begin(&core.name, digest) {
-                Turn::Waited => {
-                    if let Some(v) = core.load(backend.as_ref(), &digest) {
-                        return (v, Outcome::Stored(digest));
-                    }
-                }
-                Turn::Leader(guard) => {
-                    // Another thread or process may have stored it since
-                    // the lookup.
-                    if let Some(v) = core.load(backend.as_ref(), &digest) {
-                        return (v, Outcome::Stored(digest));
-                    }
-                    let (value, outcome, written) =
-                        core.compute_and_store(digest, summary, compute);
-                    // Waiters need not wait for the eviction scan.
-                    drop(guard);
-                    if let Some(size) = written {
-                        core.memory.after_write(size);
-                    }
-                    return (value, outcome);
-                }
+        let (Some(digest), Some(backend)) = (self.key, core.backend()) else {
+            let start = Instant::now();
+            let value = compute();
+            if self.reason.is_some() {
+                let took = start.elapsed();
+                core.log_call(
+                    None,
+                    &self.summary,
+                    RunOutcome::NotStored,
+                    self.reason,
+                    took,
+                    0,
+                );
             }
+            return (value, Outcome::NotStored);
+        };
+        let mut reason = self.reason;
+        loop {
+            let turn = core.memory.inner.inflight.begin(&core.name, digest);
+            // Another thread (we waited for it) or process may have stored
+            // it since the lookup.
+            let start = Instant::now();
+            match core.load(backend.as_ref(), &digest) {
+                Loaded::Value(v, size) => {
+                    core.log_call(
+                        Some(&digest),
+                        &self.summary,
+                        RunOutcome::Hit,
+                        None,
+                        start.elapsed(),
+                        size,
+                    );
+                    return (v, Outcome::Stored(digest));
+                }
+                Loaded::Missing(found) => reason = found.or(reason),
+            }
+            let Turn::Leader(guard) = turn else {
+                continue;
+            };
+            let done = core.compute_and_store(digest, self.summary.clone(), compute);
+            // Waiters need not wait for the eviction scan.
+            drop(guard);
+            let (outcome, reason) = match done.outcome {
+                Outcome::Stored(_) if reason.is_some() => (RunOutcome::Recomputed, reason),
+                Outcome::Stored(_) => (RunOutcome::Computed, None),
+                Outcome::NotStored => (RunOutcome::NotStored, Some(RunReason::StoreFailed)),
+            };
+            core.log_call(
+                Some(&digest),
+                &self.summary,
+                outcome,
+                reason,
+                done.took,
+                done.size,
+            );
+            if let Some(size) = done.written {
+                core.memory.after_write(size);
+            }
+            return (done.value, done.outcome);
         }
     }
 }
@@ -509,7 +751,13 @@ impl<F> MemorizedFunc<F> {
             Some(_) => match core.digest(&args) {
                 Ok(d) => Some(d),
                 Err(e) => {
-                    tracing::warn!(function = %core.name, error = %e, "cannot hash the arguments; computing without the cache");
+                    core.warn(
+                        Cause::Unhashable,
+                        format_args!(
+                            "cannot hash the arguments of {}; computing without the cache: {e}",
+                            core.name
+                        ),
+                    );
                     None
                 }
             },
@@ -521,10 +769,28 @@ impl<F> MemorizedFunc<F> {
             if let Some(b) = core.backend() {
                 core.record_access(b.as_ref(), &d);
             }
+            if core.memory.inner.run_log.is_some() {
+                // Shelved: nothing was loaded, so no load time or size.
+                core.log_call(
+                    Some(&d),
+                    &summarize(&args),
+                    RunOutcome::Hit,
+                    None,
+                    Duration::ZERO,
+                    0,
+                );
+            }
             return MemorizedResult::stored(&core.memory, &core.name, d);
         }
-        let key = digest.map(|d| (d, summarize(&args)));
-        let pending = Pending { core, key };
+        let pending = match digest {
+            Some(d) => Pending {
+                core,
+                key: Some(d),
+                summary: summarize(&args),
+                reason: core.miss_reason(None),
+            },
+            None => Pending::uncached(core, Some(RunReason::Unhashable), summarize(&args)),
+        };
         match pending.run_inner(|| (self.f)(args)) {
             (_, Outcome::Stored(d)) => MemorizedResult::stored(&core.memory, &core.name, d),
             (value, Outcome::NotStored) => MemorizedResult::inline(&core.name, &value),

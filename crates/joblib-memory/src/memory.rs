@@ -14,7 +14,9 @@ use crate::fs_store::FsStore;
 use crate::func::MemorizedFunc;
 use crate::inflight::InFlight;
 use crate::metadata::Metadata;
+use crate::runlog::{self, RunLog, RunLogWriter, RunRecord};
 use crate::store::StoreBackend;
+use crate::warn::{Cause, Warner, Warnings};
 
 /// A cache of function results, usually a directory.
 ///
@@ -57,6 +59,9 @@ pub(crate) struct Inner {
     pub(crate) dump: DumpOptions,
     pub(crate) mmap_mode: Option<MmapMode>,
     pub(crate) verbose: u32,
+    pub(crate) warner: Warner,
+    /// The run log, when the memory has a directory and keeps one.
+    pub(crate) run_log: Option<RunLogWriter>,
     pub(crate) expires_after: Option<Duration>,
     pub(crate) validate: Option<Validator>,
     limits: Limits,
@@ -70,6 +75,9 @@ pub(crate) struct Inner {
     touched: Mutex<HashMap<joblib_hash::Digest, Instant>>,
     /// Functions whose recorded fingerprint this process has checked.
     checked: Mutex<HashMap<String, String>>,
+    /// Functions whose results this process cleared because their code
+    /// changed (their misses are recorded as recomputations).
+    pub(crate) code_changed: Mutex<std::collections::HashSet<String>>,
 }
 
 impl fmt::Debug for Memory {
@@ -104,6 +112,9 @@ pub struct MemoryBuilder {
     level: Option<i32>,
     mmap_mode: Option<MmapMode>,
     verbose: u32,
+    warnings: Warnings,
+    run_log: bool,
+    run_log_limit: u64,
     expires_after: Option<Duration>,
     validate: Option<Validator>,
     limits: Limits,
@@ -119,6 +130,7 @@ impl fmt::Debug for MemoryBuilder {
             .field("compress", &self.compress)
             .field("mmap_mode", &self.mmap_mode)
             .field("verbose", &self.verbose)
+            .field("warnings", &self.warnings)
             .field("expires_after", &self.expires_after)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
@@ -141,17 +153,46 @@ impl MemoryBuilder {
 
     /// Loads stored results memory-mapped, as joblib's `mmap_mode`: arrays
     /// held as `joblib_persist::MmapArray` are views into the file, on the
-    /// first call too.
+    /// first call too. [`MmapMode::ReadOnly`] or [`MmapMode::CopyOnWrite`]:
+    /// [`build`](Self::build) refuses [`MmapMode::ReadWrite`], which would
+    /// let two hits write through views of one stored result (aliasing
+    /// mutable data, and a damaged entry). A stored result must not be
+    /// changed by other programs while it is mapped.
     pub fn mmap_mode(mut self, mode: MmapMode) -> MemoryBuilder {
         self.mmap_mode = Some(mode);
         self
     }
 
-    /// Verbosity of the human-readable output on stderr: 0 (default)
-    /// prints nothing, 1 prints each computation as joblib does
-    /// (`[Memory] Calling ...`), 2 and above also each load.
+    /// Verbosity of the human-readable output on stderr: 0 prints nothing,
+    /// 1 (the default, as in Python joblib) prints each computation as
+    /// joblib does (`[Memory] Calling ...`), 2 and above also each load.
+    /// Warnings are not affected: see [`warnings`](Self::warnings).
     pub fn verbose(mut self, level: u32) -> MemoryBuilder {
         self.verbose = level;
+        self
+    }
+
+    /// Where warnings go (default [`Warnings::Auto`]: to the `tracing`
+    /// subscriber if one is installed, otherwise to stderr once per cause
+    /// and function).
+    pub fn warnings(mut self, to: Warnings) -> MemoryBuilder {
+        self.warnings = to;
+        self
+    }
+
+    /// Whether every call of a cached function appends a record to the
+    /// run log, `runs.jsonl` in the cache directory (default: yes). Read
+    /// it with [`Memory::runs`] or [`RunLog`].
+    pub fn run_log(mut self, on: bool) -> MemoryBuilder {
+        self.run_log = on;
+        self
+    }
+
+    /// The size at which the run log is rotated (default 8 MiB): the full
+    /// file becomes `runs.1.jsonl`, replacing the previous one, so the log
+    /// never takes more than about twice this.
+    pub fn run_log_limit(mut self, bytes: u64) -> MemoryBuilder {
+        self.run_log_limit = bytes;
         self
     }
 
@@ -216,19 +257,32 @@ impl MemoryBuilder {
     }
 
     /// Creates the location (and a `.gitignore` in it) unless a backend was
-    /// given.
+    /// given, and checks that files can be written there.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the directory cannot be created, [`Error::Config`]
-    /// for `reduce_every(0)`.
+    /// [`Error::Io`] naming the path when the directory cannot be created
+    /// or written, [`Error::Config`] for `reduce_every(0)` or
+    /// `mmap_mode(MmapMode::ReadWrite)`.
     pub fn build(self) -> Result<Memory, Error> {
         if self.reduce_every == 0 {
             return Err(Error::Config("reduce_every must be at least 1".into()));
         }
+        if self.mmap_mode == Some(MmapMode::ReadWrite) {
+            return Err(Error::Config(
+                "mmap_mode(MmapMode::ReadWrite) is not supported: hits would share writable \
+                 views of one stored result and writes would damage the entry; use \
+                 MmapMode::ReadOnly, or MmapMode::CopyOnWrite for private writable views"
+                    .into(),
+            ));
+        }
         let backend: Arc<dyn StoreBackend> = match self.backend {
             Some(b) => b,
-            None => Arc::new(FsStore::new(&self.location)?),
+            None => {
+                let store = FsStore::new(&self.location)?;
+                store.check_writable()?;
+                Arc::new(store)
+            }
         };
         let mut dump = DumpOptions::new();
         if let Some(c) = self.compress {
@@ -247,22 +301,37 @@ impl MemoryBuilder {
         if let Some(inner) = Arc::get_mut(&mut memory.inner) {
             inner.expires_after = self.expires_after;
             inner.validate = self.validate;
+            inner.warner = Warner::new(self.warnings);
+            if self.run_log {
+                inner.run_log = inner
+                    .backend
+                    .as_ref()
+                    .and_then(|b| b.location())
+                    .map(|dir| RunLogWriter::new(dir, self.run_log_limit));
+            }
         }
         Ok(memory)
     }
 }
 
 impl Memory {
-    /// A memory in the directory `location`, created if needed. If that
-    /// fails, the memory still works and computes every call, warning once
-    /// (build it with [`Memory::builder`] to get the error instead).
+    /// A memory in the directory `location`, created if needed. If it
+    /// cannot be created or written, the memory still works and computes
+    /// every call, with a warning that reaches the user (on stderr when no
+    /// `tracing` subscriber is installed); build it with
+    /// [`Memory::builder`] to get the error instead.
     pub fn new(location: impl Into<PathBuf>) -> Memory {
         let location = location.into();
         match Memory::builder(&location).build() {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot open the cache; results will not be cached");
-                Memory::disabled()
+                let memory = Memory::disabled();
+                memory.inner.warner.warn(
+                    Cause::Unusable,
+                    "",
+                    format_args!("cannot use the cache directory: {e}; results will not be cached"),
+                );
+                memory
             }
         }
     }
@@ -275,7 +344,10 @@ impl Memory {
             compress: None,
             level: None,
             mmap_mode: None,
-            verbose: 0,
+            verbose: 1,
+            warnings: Warnings::Auto,
+            run_log: true,
+            run_log_limit: runlog::DEFAULT_LIMIT,
             expires_after: None,
             validate: None,
             limits: Limits::default(),
@@ -313,6 +385,8 @@ impl Memory {
                 dump,
                 mmap_mode,
                 verbose,
+                warner: Warner::new(Warnings::Auto),
+                run_log: None,
                 expires_after: None,
                 validate: None,
                 limits,
@@ -324,6 +398,7 @@ impl Memory {
                 inflight: InFlight::default(),
                 touched: Mutex::new(HashMap::new()),
                 checked: Mutex::new(HashMap::new()),
+                code_changed: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -361,6 +436,25 @@ impl Memory {
         MemorizedFunc::new(self.clone(), name.into(), f)
     }
 
+    /// Every record of the run log, oldest first (empty for a memory
+    /// without a directory). See [`RunLog`] for queries and totals.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] naming the log file when it cannot be read.
+    pub fn runs(&self) -> Result<Vec<RunRecord>, Error> {
+        match self.location() {
+            Some(dir) => RunLog::open(dir).records(),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether this process cleared `function`'s results because its code
+    /// changed.
+    pub(crate) fn function_changed(&self, function: &str) -> bool {
+        lock(&self.inner.code_changed).contains(function)
+    }
+
     /// Removes every stored result (and recorded fingerprint).
     ///
     /// # Errors
@@ -396,7 +490,11 @@ impl Memory {
         let _span = tracing::debug_span!("reduce_size").entered();
         // Writers are far quicker than an hour: anything older is a leftover.
         if let Err(e) = backend.remove_leftovers(Duration::from_secs(3600)) {
-            tracing::warn!(error = %e, "cannot remove leftovers of interrupted writes");
+            self.inner.warner.warn(
+                Cause::Cleanup,
+                "",
+                format_args!("cannot remove leftovers of interrupted writes: {e}"),
+            );
         }
         let mut entries = backend.entries()?;
         // Most recent first: the kept entries are a prefix.
@@ -456,7 +554,11 @@ impl Memory {
         inner.bytes_since_reduce.store(0, Ordering::Relaxed);
         let l = inner.limits;
         if let Err(e) = self.reduce_size(l.bytes, l.items, l.age) {
-            tracing::warn!(error = %e, "automatic reduce_size failed");
+            self.inner.warner.warn(
+                Cause::Cleanup,
+                "",
+                format_args!("automatic reduce_size failed: {e}"),
+            );
         }
     }
 
@@ -465,6 +567,7 @@ impl Memory {
     pub(crate) fn should_record_access(&self, digest: &joblib_hash::Digest) -> bool {
         const EVERY: Duration = Duration::from_secs(1);
         let now = Instant::now();
+        const CAP: usize = 4096;
         let mut touched = lock(&self.inner.touched);
         if touched
             .get(digest)
@@ -472,11 +575,23 @@ impl Memory {
         {
             return false;
         }
-        if touched.len() >= 4096 {
+        if touched.len() >= CAP {
             touched.retain(|_, t| now.duration_since(*t) < EVERY);
+            // More recent entries than the cap: forget them all rather than
+            // scan the table on every insertion (they are then recorded
+            // once more, which is cheap).
+            if touched.len() >= CAP / 2 {
+                touched.clear();
+            }
         }
         touched.insert(*digest, now);
         true
+    }
+
+    /// Undoes [`should_record_access`](Self::should_record_access) when the
+    /// entry turned out not to be readable.
+    pub(crate) fn forget_access(&self, digest: &joblib_hash::Digest) {
+        lock(&self.inner.touched).remove(digest);
     }
 
     /// Makes sure the store's entries of `function` were written with
@@ -491,37 +606,50 @@ impl Memory {
                 return;
             }
         }
+        let warner = &self.inner.warner;
         match backend.fingerprint(function) {
             Ok(Some(old)) if old == fingerprint => {}
             Ok(old) => {
                 if let Some(old) = old {
                     match backend.clear_function(function) {
-                        Ok(n) => tracing::warn!(
+                        Ok(n) => {
+                            lock(&self.inner.code_changed).insert(function.to_string());
+                            warner.warn(
+                                Cause::CodeChanged,
+                                function,
+                                format_args!(
+                                    "Clearing function cache identified by {function}: the function changed \
+                                     (fingerprint {old} -> {fingerprint}), {n} cached results removed"
+                                ),
+                            )
+                        }
+                        Err(e) => warner.warn(
+                            Cause::CodeChanged,
                             function,
-                            old_fingerprint = %old,
-                            new_fingerprint = %fingerprint,
-                            removed = n,
-                            "the function changed: its cached results were cleared"
-                        ),
-                        Err(e) => tracing::warn!(
-                            function,
-                            error = %e,
-                            "the function changed but its old results could not be cleared"
+                            format_args!(
+                                "the function {function} changed but its old results could not be cleared: {e}"
+                            ),
                         ),
                     }
                 }
                 if let Err(e) = backend.set_fingerprint(function, fingerprint) {
-                    tracing::warn!(function, error = %e, "cannot record the function's fingerprint");
+                    warner.warn(
+                        Cause::StoreFailed,
+                        function,
+                        format_args!("cannot record the fingerprint of {function}: {e}"),
+                    );
                 }
             }
-            Err(e) => {
-                tracing::warn!(function, error = %e, "cannot read the function's fingerprint")
-            }
+            Err(e) => warner.warn(
+                Cause::StoreRead,
+                function,
+                format_args!("cannot read the fingerprint of {function}: {e}"),
+            ),
         }
         lock(&self.inner.checked).insert(function.to_string(), fingerprint.to_string());
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

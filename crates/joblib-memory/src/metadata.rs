@@ -1,6 +1,5 @@
 //! [`Metadata`], what is known about one cached result.
 
-use std::io::{self, Write};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,9 @@ pub struct Metadata {
     pub fingerprint: String,
     /// The hex digest of the arguments (and fingerprint): the entry's name.
     pub digest: String,
-    /// A short readable summary of the arguments (JSON, cut at 200 bytes).
+    /// A short readable summary of the arguments, as Python's `repr`
+    /// would show them (arrays as type, shape and a few values), cut at
+    /// 200 bytes.
     pub args: String,
     /// When the computation finished, in seconds since the Unix epoch.
     pub computed_at: f64,
@@ -90,62 +91,9 @@ pub(crate) fn from_unix_seconds(s: f64) -> SystemTime {
     }
 }
 
-/// The longest argument summary kept, in bytes.
-const SUMMARY_LIMIT: usize = 200;
-
-/// A writer that keeps the first [`SUMMARY_LIMIT`] bytes, then fails, so
-/// the serializer stops early on a large argument instead of rendering it
-/// all.
-struct Capped(Vec<u8>);
-
-impl Write for Capped {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = SUMMARY_LIMIT.saturating_sub(self.0.len());
-        if room == 0 {
-            return Err(io::Error::other("summary full"));
-        }
-        let n = room.min(buf.len());
-        self.0.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A short, readable summary of a value: its JSON, cut at 200 bytes with
-/// an ellipsis. Costs at most a few hundred bytes of work whatever the
-/// value's size.
-pub(crate) fn summarize<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Capped(Vec::new());
-    let complete = serde_json::to_writer(&mut out, value).is_ok();
-    let mut bytes = out.0;
-    if !complete || bytes.len() >= SUMMARY_LIMIT {
-        // Cut at a character boundary.
-        while !bytes.is_empty() && std::str::from_utf8(&bytes).is_err() {
-            bytes.pop();
-        }
-        let mut s = String::from_utf8(bytes).unwrap_or_default();
-        s.push('…');
-        return s;
-    }
-    String::from_utf8(bytes).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn summaries_are_short() {
-        assert_eq!(summarize(&(1u64, "a")), r#"[1,"a"]"#);
-        let big = vec![1.5f64; 1_000_000];
-        let s = summarize(&big);
-        assert!(s.len() <= SUMMARY_LIMIT + 3, "{}", s.len());
-        assert!(s.ends_with('…'));
-        assert!(s.starts_with("[1.5,1.5"));
-    }
 
     #[test]
     fn times_round_trip() {

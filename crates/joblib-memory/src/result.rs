@@ -3,9 +3,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use joblib_hash::Digest;
+use joblib_persist::MmapMode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -13,24 +14,29 @@ use crate::error::Error;
 use crate::fs_store::FsStore;
 use crate::memory::Memory;
 use crate::metadata::Metadata;
-use crate::store::{StoreBackend, StoredOutput};
+use crate::store::{Stamped, StoreBackend, StoredOutput, unstamp};
 
 /// A handle to the result of a call, returned by
 /// [`MemorizedFunc::call_and_shelve`](crate::MemorizedFunc::call_and_shelve):
 /// the value stays in the store until [`get`](Self::get) loads it.
 ///
-/// It serializes to the function name, argument digest and cache location,
-/// so it can be sent to another process that opens the same directory. A
+/// It serializes to the function name, argument digest, cache location and
+/// `mmap_mode`, so it can be sent to another process that opens the same
+/// directory and maps the result as the memory it came from would. A
 /// result that could not be stored (a disabled memory, a failing store) is
-/// carried inside the handle.
+/// carried inside the handle until [`clear`](Self::clear), as joblib's.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct MemorizedResult<R> {
     function: String,
     digest: Option<Digest>,
     location: Option<PathBuf>,
-    /// The value as a `.jbl` stream when it is not in the store.
-    inline: Option<Vec<u8>>,
+    /// The memory's `mmap_mode`, as joblib names it (`r`, `c`).
+    #[serde(default)]
+    mmap_mode: Option<String>,
+    /// The value as a `.jbl` stream when it is not in the store; taken
+    /// away by `clear`.
+    inline: Mutex<Option<Vec<u8>>>,
     #[serde(skip)]
     memory: Option<Memory>,
     #[serde(skip)]
@@ -43,7 +49,8 @@ impl<R> fmt::Debug for MemorizedResult<R> {
             .field("function", &self.function)
             .field("digest", &self.digest)
             .field("location", &self.location)
-            .field("inline", &self.inline.as_ref().map(Vec::len))
+            .field("mmap_mode", &self.mmap_mode)
+            .field("inline", &self.inline_bytes().as_ref().map(Vec::len))
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +61,8 @@ impl<R> MemorizedResult<R> {
             function: function.to_string(),
             digest: Some(digest),
             location: memory.location().map(Into::into),
-            inline: None,
+            mmap_mode: memory.inner.mmap_mode.map(|m| mode_name(m).to_string()),
+            inline: Mutex::new(None),
             memory: Some(memory.clone()),
             marker: PhantomData,
         }
@@ -75,9 +83,24 @@ impl<R> MemorizedResult<R> {
             function: function.to_string(),
             digest: None,
             location: None,
-            inline,
+            mmap_mode: None,
+            inline: Mutex::new(inline),
             memory: None,
             marker: PhantomData,
+        }
+    }
+
+    /// The value carried by the handle, if any.
+    fn inline_bytes(&self) -> std::sync::MutexGuard<'_, Option<Vec<u8>>> {
+        self.inline.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The mapping mode of the loads: the memory's, or the one recorded in
+    /// a handle received from elsewhere.
+    fn mmap(&self) -> Option<MmapMode> {
+        match &self.memory {
+            Some(m) => m.inner.mmap_mode,
+            None => self.mmap_mode.as_deref().and_then(mode_from_name),
         }
     }
 
@@ -123,14 +146,14 @@ impl<R> MemorizedResult<R> {
             function: self.function.clone(),
             source,
         };
-        if let Some(bytes) = &self.inline {
+        if let Some(bytes) = self.inline_bytes().as_ref() {
             return joblib_persist::load_from_reader(bytes.as_slice()).map_err(persist);
         }
         let (Some(backend), Some(digest)) = (self.backend(), self.digest) else {
             return Err(self.not_cached());
         };
-        let mmap = self.memory.as_ref().and_then(|m| m.inner.mmap_mode);
-        let value = match backend.output(&self.function, &digest)? {
+        let mmap = self.mmap();
+        let stamped: Stamped<R> = match backend.output(&self.function, &digest)? {
             None => return Err(self.not_cached()),
             Some(StoredOutput::File(path)) => match mmap {
                 Some(mode) => joblib_persist::load_mmap(&path, mode),
@@ -146,6 +169,7 @@ impl<R> MemorizedResult<R> {
             }
             _ => persist(e),
         })?;
+        let value = unstamp(&self.function, &digest, stamped)?;
         if let Err(e) = backend.record_access(&self.function, &digest) {
             tracing::debug!(function = %self.function, error = %e, "cannot record the access");
         }
@@ -164,15 +188,41 @@ impl<R> MemorizedResult<R> {
         }
     }
 
-    /// Removes the stored result; `false` if it was not stored.
+    /// Removes the stored result (or drops the one the handle carries);
+    /// `false` if there was none. A later [`get`](Self::get) fails with
+    /// [`Error::NotCached`].
     ///
     /// # Errors
     ///
     /// What the store reports when deleting.
     pub fn clear(&self) -> Result<bool, Error> {
+        if self.inline_bytes().take().is_some() {
+            return Ok(true);
+        }
         match (self.backend(), self.digest) {
             (Some(b), Some(d)) => b.remove(&self.function, &d),
             _ => Ok(false),
         }
+    }
+}
+
+/// joblib's name of a mapping mode.
+fn mode_name(mode: MmapMode) -> &'static str {
+    match mode {
+        MmapMode::ReadOnly => "r",
+        MmapMode::ReadWrite => "r+",
+        MmapMode::CopyOnWrite => "c",
+        // A mode added later travels as read-only, the safe choice.
+        _ => "r",
+    }
+}
+
+/// The inverse of [`mode_name`]; `None` for a name it does not produce.
+fn mode_from_name(name: &str) -> Option<MmapMode> {
+    match name {
+        "r" => Some(MmapMode::ReadOnly),
+        "r+" => Some(MmapMode::ReadWrite),
+        "c" => Some(MmapMode::CopyOnWrite),
+        _ => None,
     }
 }

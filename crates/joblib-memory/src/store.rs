@@ -10,6 +10,25 @@ use joblib_hash::Digest;
 use crate::error::Error;
 use crate::metadata::Metadata;
 
+/// What `output.jbl` holds: the hex digest of the entry it was stored for,
+/// then the result. A result copied over another entry's is recognised.
+pub(crate) type Stamped<R> = (String, R);
+
+/// The result in `stamped`, if it was stored for the entry `digest`.
+pub(crate) fn unstamp<R>(function: &str, digest: &Digest, stamped: Stamped<R>) -> Result<R, Error> {
+    let (stamp, value) = stamped;
+    let expected = digest.to_hex();
+    if stamp == expected {
+        Ok(value)
+    } else {
+        Err(Error::WrongEntry {
+            function: function.to_string(),
+            expected,
+            found: stamp,
+        })
+    }
+}
+
 /// A stored result, as a backend hands it out for loading.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -98,8 +117,23 @@ pub trait StoreBackend: Send + Sync + fmt::Debug {
     fn metadata(&self, function: &str, digest: &Digest) -> Result<Option<Metadata>, Error>;
 
     /// Records that the entry was read just now (for least-recently-used
-    /// eviction). Must be cheap: it runs on every cache hit.
+    /// eviction). Must be cheap: it runs on cache hits (at most once a
+    /// second per entry and process).
     fn record_access(&self, function: &str, digest: &Digest) -> Result<(), Error>;
+
+    /// Records an access while the entry's [`StoredOutput::File`] is still
+    /// open after being read: a store that keeps the last access in the
+    /// file's own modification time sets it on `output` and saves an
+    /// `open`. The default calls [`record_access`](Self::record_access).
+    fn record_access_open(
+        &self,
+        function: &str,
+        digest: &Digest,
+        output: &std::fs::File,
+    ) -> Result<(), Error> {
+        let _ = output;
+        self.record_access(function, digest)
+    }
 
     /// Stores an entry: calls `write` once with a sink of the backend's
     /// choice, sets `metadata.size` to the size of what was written, and

@@ -9,9 +9,15 @@ pub(crate) fn short_name(function: &str) -> &str {
 
 /// Printed before a computation (verbose 1 and above).
 pub(crate) fn calling(function: &str, summary: &str) -> String {
-    // Arguments are summarized as a JSON tuple: show `f(1,"a")`, not `f([1,"a"])`.
-    let args = summary.strip_prefix('[').unwrap_or(summary);
-    let args = args.strip_suffix(']').unwrap_or(args);
+    // Several arguments are summarized as a tuple: show `f(1, "a")`, not
+    // `f((1, "a"))`.
+    let args = match summary.strip_prefix('(') {
+        Some(inner) => {
+            let inner = inner.strip_suffix(')').unwrap_or(inner);
+            inner.strip_suffix(',').unwrap_or(inner)
+        }
+        None => summary,
+    };
     format!(
         "{}\n[Memory] Calling {function}...\n{}({args})",
         "_".repeat(80),
@@ -46,13 +52,15 @@ mod tests {
 
     #[test]
     fn joblib_shape() {
-        let c = calling("model::fit", "[1,2]");
+        let c = calling("model::fit", "(1, 2)");
         let lines: Vec<_> = c.lines().collect();
         assert_eq!(lines[0], "_".repeat(80));
         assert_eq!(lines[1], "[Memory] Calling model::fit...");
-        assert_eq!(lines[2], "fit(1,2)");
+        assert_eq!(lines[2], "fit(1, 2)");
+        assert!(calling("m::g", "(7,)").ends_with("g(7)"));
+        assert!(calling("m::g", "41").ends_with("g(41)"));
         // A truncated summary loses its opening bracket only.
-        assert!(calling("m::g", "[[1,2,3],…").ends_with("g([1,2,3],…)"));
+        assert!(calling("m::g", "([1, 2, 3], …").ends_with("g([1, 2, 3], …)"));
         let d = done("model::fit", Duration::from_millis(6100));
         assert_eq!(d.len(), 80);
         assert!(d.ends_with("fit - 6.1s, 0.1min"), "{d}");

@@ -161,7 +161,7 @@ fn an_in_memory_store_caches_invalidates_and_reduces() {
     assert_eq!(shelved.get().unwrap(), "ababab");
     let meta = shelved.metadata().unwrap().unwrap();
     assert_eq!(meta.function, "mem::f");
-    assert_eq!(meta.args, r#"["ab",3]"#);
+    assert_eq!(meta.args, r#"("ab", 3)"#);
     assert_eq!(meta.fingerprint, "version:1");
 
     assert_eq!(memory.reduce_size(None, Some(1), None).unwrap().removed, 1);

@@ -119,15 +119,18 @@ fn layout_metadata_and_gitignore() {
         .join("mean")
         .join(digest.to_hex());
     assert!(entry.join("output.jbl").is_file());
-    // The access record appears with the first hit.
-    assert!(!entry.join("access").exists());
+    // A hit creates no file: the access is the result's modification time.
     assert_eq!(f.call(args.clone()), 2.0);
-    assert!(entry.join("access").is_file());
-    assert_eq!(fs::metadata(entry.join("access")).unwrap().len(), 0);
+    let mut names: Vec<_> = fs::read_dir(&entry)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["metadata.json", "output.jbl"]);
     let meta: serde_json::Value =
         serde_json::from_slice(&fs::read(entry.join("metadata.json")).unwrap()).unwrap();
     assert_eq!(meta["function"], "my_crate::stats::mean");
-    assert_eq!(meta["args"], "[1.0,2.0,3.0]");
+    assert_eq!(meta["args"], "[1.0, 2.0, 3.0]");
     assert_eq!(meta["digest"], digest.to_hex());
     assert_eq!(meta["fingerprint"], "version:");
     assert_eq!(
@@ -285,4 +288,18 @@ fn mmap_mode_maps_arrays_on_the_first_call_too() {
     assert!(second.is_mapped());
     assert_eq!(second.view(), first.view());
     assert_eq!(count(&calls), 1);
+}
+
+#[test]
+fn read_write_mapping_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Memory::builder(dir.path())
+        .mmap_mode(MmapMode::ReadWrite)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, joblib_memory::Error::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("ReadWrite"), "{err}");
+    for mode in [MmapMode::ReadOnly, MmapMode::CopyOnWrite] {
+        assert!(Memory::builder(dir.path()).mmap_mode(mode).build().is_ok());
+    }
 }

@@ -213,3 +213,66 @@ fn corrupt_metadata_is_rejected_when_it_is_read() {
         Err(joblib_memory::Error::Metadata { .. })
     ));
 }
+
+/// An entry whose metadata was lost is replaced when a check needs the
+/// metadata, instead of being recomputed on every call.
+#[test]
+fn an_entry_that_lost_its_metadata_is_repaired() {
+    let (dir, memory) = setup();
+    let calls = AtomicUsize::new(0);
+    let f = memory
+        .cache("rob::meta", |x: u32| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            x + 1
+        })
+        .expires_after(std::time::Duration::from_secs(3600));
+    assert_eq!(f.call(1), 2);
+    let entry = FsStore::new(dir.path())
+        .unwrap()
+        .entry_dir("rob::meta", &f.digest(&1u32).unwrap());
+    fs::remove_file(entry.join("metadata.json")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(f.call(1), 2);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "recomputed once, then served"
+    );
+    assert!(entry.join("metadata.json").is_file());
+}
+
+/// A valid result copied over another entry's is recognised as damaged:
+/// the right value is recomputed and stored again.
+#[test]
+fn a_result_from_another_entry_is_rejected() {
+    let (dir, memory) = setup();
+    let calls = AtomicUsize::new(0);
+    let f = memory.cache("rob::value", |k: u64| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        k * 1000
+    });
+    assert_eq!(f.call(19), 19_000);
+    assert_eq!(f.call(20), 20_000);
+    let out19 = output_of(&dir, "rob::value", &f.digest(&19u64).unwrap());
+    let out20 = output_of(&dir, "rob::value", &f.digest(&20u64).unwrap());
+    fs::copy(&out20, &out19).unwrap();
+    for _ in 0..3 {
+        assert_eq!(f.call(19), 19_000);
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "recomputed once, then served"
+    );
+    // A shelved handle checks it too.
+    fs::copy(&out20, &out19).unwrap();
+    let h = memory
+        .cache("rob::value", |k: u64| k * 1000)
+        .call_and_shelve(19u64);
+    assert!(
+        matches!(h.get(), Err(joblib_memory::Error::WrongEntry { .. })),
+        "{:?}",
+        h.get()
+    );
+}

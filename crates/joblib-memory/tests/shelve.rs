@@ -141,3 +141,39 @@ fn memory_wide_validation_applies_to_every_function() {
         "entries for 13 are always rejected"
     );
 }
+
+/// joblib's test_memorized_result_forwards_mmap_mode: a handle rebuilt
+/// from its serialized form maps arrays as the memory it came from does.
+#[test]
+fn a_rebuilt_handle_keeps_the_mmap_mode() {
+    use joblib_memory::MmapMode;
+    use joblib_persist::MmapArray;
+    use ndarray::{Array1, Ix1};
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::builder(dir.path())
+        .mmap_mode(MmapMode::ReadOnly)
+        .build()
+        .unwrap();
+    let f = memory.cache("shelf::ramp", |n: usize| {
+        MmapArray::<f64, Ix1>::from(Array1::range(0.0, n as f64, 1.0))
+    });
+    let h = f.call_and_shelve(10_000);
+    assert!(h.get().unwrap().is_mapped());
+    let back: MemorizedResult<MmapArray<f64, Ix1>> =
+        serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+    let value = back.get().unwrap();
+    assert!(value.is_mapped(), "the rebuilt handle maps the result too");
+    assert_eq!(value.view()[9_999], 9_999.0);
+}
+
+/// joblib's test_call_and_shelve: with a disabled memory, a shelved result
+/// is gone after `clear`, as a stored one is.
+#[test]
+fn a_disabled_memorys_shelved_result_is_gone_after_clear() {
+    let f = Memory::disabled().cache("shelf::gone", |x: u8| x + 3);
+    let h = f.call_and_shelve(2);
+    assert_eq!(h.get().unwrap(), 5);
+    assert!(h.clear().unwrap());
+    assert!(matches!(h.get(), Err(Error::NotCached { .. })));
+    assert!(!h.clear().unwrap());
+}

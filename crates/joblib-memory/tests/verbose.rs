@@ -39,7 +39,7 @@ fn verbose_output_has_joblibs_shape() {
         .position(|l| *l == "[Memory] Calling analysis::smooth...")
         .unwrap_or_else(|| panic!("no calling line in {stderr}"));
     assert_eq!(lines[at - 1], "_".repeat(80));
-    assert_eq!(lines[at + 1], "smooth([1,2,3],2)");
+    assert_eq!(lines[at + 1], "smooth([1, 2, 3], 2)");
     assert!(lines[at + 2].starts_with("_____"), "{}", lines[at + 2]);
     assert!(lines[at + 2].ends_with("min"), "{}", lines[at + 2]);
     assert!(lines[at + 2].contains("smooth - 0.0s, 0.0min"));
