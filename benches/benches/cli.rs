@@ -4,10 +4,10 @@
 //! - `ls/100k`: what `joblib cache ls` does on a cache of 100,000 entries
 //!   in 20 functions: open the cache and list every function with its
 //!   entries, bytes and last access (`CacheDir::functions`, directory
-//!   listings and two `stat` calls per entry spread over the cores).
+//!   listings and one `stat` call per entry spread over the cores).
 //!   Target: at most 1 s.
 //! - `store_entries/100k`: the store's own listing of the same entries
-//!   (`FsStore::entries`, one thread, the same two `stat` calls), which
+//!   (`FsStore::entries`, one thread, the same `stat` call), which
 //!   `reduce_size` uses.
 //!
 //! The cache is written once (a minute or so) below cargo's target
