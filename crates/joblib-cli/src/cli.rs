@@ -56,6 +56,8 @@ pub(crate) enum CacheCommand {
     Verify(VerifyArgs),
     /// The run log: every call of a cached function, newest last.
     Log(LogArgs),
+    /// Write one self-contained HTML page of charts about the cache and its run log.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +73,15 @@ pub(crate) struct LogArgs {
     /// Keep printing calls as they are made, until interrupted.
     #[arg(long)]
     pub(crate) follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The cache directory.
+    pub(crate) dir: PathBuf,
+    /// The HTML file to write.
+    #[arg(short, long, default_value = "report.html")]
+    pub(crate) output: PathBuf,
 }
 
 /// The start of `--since`.

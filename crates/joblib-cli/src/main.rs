@@ -22,6 +22,7 @@ mod cli;
 mod failure;
 mod inspect;
 mod output;
+mod report;
 mod runs;
 mod units;
 
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             CacheCommand::Reduce(args) => cache::reduce(&args, cli.json),
             CacheCommand::Verify(args) => cache::verify(&args, cli.json),
             CacheCommand::Log(args) => runs::log(&args, cli.json),
+            CacheCommand::Report(args) => report::run(&args, cli.json),
         },
     };
     match result {
