@@ -96,7 +96,7 @@ fn render(records: &[RunRecord], header: bool) -> String {
         "time (UTC)",
         "function",
         "outcome",
-        ">seconds",
+        ">took",
         ">size",
         "arguments",
     ]);
