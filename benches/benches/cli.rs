@@ -2,12 +2,16 @@
 //! the ratio comes from one run on one machine:
 //!
 //! - `ls/100k`: what `joblib cache ls` does on a cache of 100,000 entries
-//!   in 20 functions: open the cache and list every function with its
+//!   in 20 functions: open the cache, list every function with its
 //!   entries, bytes and last access (`CacheDir::functions`, directory
-//!   listings and two `stat` calls per entry spread over the cores).
+//!   listings and one `stat` call per entry spread over the cores), and
+//!   add hits, computes and time saved from the run log (`RunLog::records`
+//!   and `totals`: the 100,000 computes and 20,000 hits the cache was
+//!   written with, as much of them as the rotated log keeps).
 //!   Target: at most 1 s.
+//! - `listing/100k`: the directory part of `ls/100k` alone.
 //! - `store_entries/100k`: the store's own listing of the same entries
-//!   (`FsStore::entries`, one thread, the same two `stat` calls), which
+//!   (`FsStore::entries`, one thread, the same `stat` call), which
 //!   `reduce_size` uses.
 //!
 //! The cache is written once (a minute or so) below cargo's target
@@ -20,19 +24,22 @@
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use joblib_memory::{CacheDir, FsStore, Memory, StoreBackend};
+use joblib_memory::{CacheDir, FsStore, Memory, RunLog, StoreBackend};
 
 const ENTRIES: u64 = 100_000;
 const FUNCTIONS: u64 = 20;
 
 /// The cache of [`ENTRIES`] entries, written on the first run.
 fn big_cache() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("joblib-cli-bench-100k");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("joblib-cli-bench-100k-runlog");
     let done = dir.join(".complete");
     if done.exists() {
         return dir;
     }
-    let memory = Memory::builder(&dir).build().expect("cache directory");
+    let memory = Memory::builder(&dir)
+        .verbose(0)
+        .build()
+        .expect("cache directory");
     let per_function = ENTRIES / FUNCTIONS;
     std::thread::scope(|s| {
         for f in 0..FUNCTIONS {
@@ -44,6 +51,10 @@ fn big_cache() -> PathBuf {
                     })
                     .version("1");
                 for x in 0..per_function {
+                    func.call(x);
+                }
+                // Hits, for the run log's columns.
+                for x in 0..per_function / 5 {
                     func.call(x);
                 }
             });
@@ -63,6 +74,17 @@ fn cli_benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("cli");
     g.sample_size(10);
     g.bench_function("ls/100k", |b| {
+        b.iter(|| {
+            let cache = CacheDir::open(&dir).expect("a cache");
+            let functions = cache.functions().expect("listing");
+            assert_eq!(functions.len() as u64, FUNCTIONS);
+            let log = RunLog::open(cache.root());
+            let records = log.records().expect("the run log");
+            let totals = log.totals(&records);
+            assert_eq!(totals.len() as u64, FUNCTIONS);
+        })
+    });
+    g.bench_function("listing/100k", |b| {
         b.iter(|| {
             let functions = CacheDir::open(&dir)
                 .expect("a cache")

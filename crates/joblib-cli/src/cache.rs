@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use joblib_memory::{CacheDir, FunctionSummary, Memory, StoreBackend, StoredEntry, StoredOutput};
+use joblib_memory::{
+    CacheDir, FunctionSummary, FunctionTotals, Memory, RunLog, StoreBackend, StoredEntry,
+    StoredOutput,
+};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -40,6 +43,9 @@ struct FunctionJson<'a> {
     fingerprint: Option<&'a str>,
     entries: u64,
     bytes: u64,
+    hits: Option<u64>,
+    computes: Option<u64>,
+    time_saved: Option<f64>,
     last_access: Option<String>,
 }
 
@@ -55,54 +61,124 @@ struct Totals {
     functions: usize,
     entries: u64,
     bytes: u64,
+    hits: Option<u64>,
+    computes: Option<u64>,
+    time_saved: Option<f64>,
 }
 
 /// `joblib cache ls DIR`.
 pub(crate) fn ls(args: &DirArgs, json: bool) -> Result<ExitCode, Failure> {
     let cache = open(&args.dir)?;
     let functions = cache.functions().map_err(Failure::memory)?;
+    let runs = crate::runs::load(&cache)?;
+    if runs.is_none() {
+        crate::runs::no_log_note(&cache, "hits, computes and time saved are");
+    }
+    // Per function, over the whole log (also the calls of entries since
+    // removed); `None` without a log.
+    let totals: Option<Vec<FunctionTotals>> = runs
+        .as_ref()
+        .map(|records| RunLog::open(cache.root()).totals(records));
+    let of = |function: &str| -> Option<Option<&FunctionTotals>> {
+        totals
+            .as_ref()
+            .map(|t| t.iter().find(|f| f.function == function))
+    };
+    let sum = |pick: fn(&FunctionTotals) -> u64| {
+        totals.as_ref().map(|t| {
+            t.iter()
+                .filter(|f| functions.iter().any(|g| g.function == f.function))
+                .map(pick)
+                .sum::<u64>()
+        })
+    };
     let total = Totals {
         functions: functions.len(),
         entries: functions.iter().map(|f| f.entries).sum(),
         bytes: functions.iter().map(|f| f.bytes).sum(),
+        hits: sum(|f| f.hits),
+        computes: sum(|f| f.computes),
+        time_saved: totals.as_ref().map(|t| {
+            t.iter()
+                .filter(|f| functions.iter().any(|g| g.function == f.function))
+                .map(|f| f.time_saved.as_secs_f64())
+                .sum()
+        }),
     };
     if json {
         let report = LsJson {
             cache: args.dir.display().to_string(),
-            functions: functions.iter().map(function_json).collect(),
+            functions: functions
+                .iter()
+                .map(|f| function_json(f, of(&f.function)))
+                .collect(),
             total,
         };
         return print_json(&report, ExitCode::SUCCESS);
     }
     let mut out = String::new();
-    // The run log's columns (hits, computes, time saved) go between size
-    // and last access once the cache records them.
-    let mut table = Table::new(&["function", ">entries", ">size", "last access (UTC)"]);
+    let mut table = Table::new(&[
+        "function",
+        ">entries",
+        ">size",
+        ">hits",
+        ">computes",
+        ">time saved",
+        "last access (UTC)",
+    ]);
     for f in &functions {
+        let (hits, computes, saved) = match of(&f.function) {
+            None => ("-".to_string(), "-".to_string(), "-".to_string()),
+            Some(t) => (
+                t.map_or(0, |t| t.hits).to_string(),
+                t.map_or(0, |t| t.computes).to_string(),
+                format_duration(t.map_or(Duration::ZERO, |t| t.time_saved)),
+            ),
+        };
         table.row(vec![
             f.function.clone(),
             f.entries.to_string(),
             format_size(f.bytes),
+            hits,
+            computes,
+            saved,
             f.last_access.map(time_for_people).unwrap_or_default(),
         ]);
     }
     table.render(&mut out);
     out.push_str(&format!(
-        "{} functions, {} entries, {}\n",
+        "{} functions, {} entries, {}",
         total.functions,
         total.entries,
         format_size(total.bytes)
     ));
+    if let (Some(hits), Some(computes), Some(saved)) =
+        (total.hits, total.computes, total.time_saved)
+    {
+        out.push_str(&format!(
+            "; {hits} hits, {computes} computes, {} saved",
+            format_duration(Duration::try_from_secs_f64(saved).unwrap_or_default())
+        ));
+    }
+    out.push('\n');
     print(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn function_json(f: &FunctionSummary) -> FunctionJson<'_> {
+/// `totals`: `None` without a run log, `Some(None)` for a function the
+/// log never saw.
+fn function_json<'a>(
+    f: &'a FunctionSummary,
+    totals: Option<Option<&FunctionTotals>>,
+) -> FunctionJson<'a> {
     FunctionJson {
         function: &f.function,
         fingerprint: f.fingerprint.as_deref(),
         entries: f.entries,
         bytes: f.bytes,
+        hits: totals.map(|t| t.map_or(0, |t| t.hits)),
+        computes: totals.map(|t| t.map_or(0, |t| t.computes)),
+        time_saved: totals.map(|t| t.map_or(0.0, |t| t.time_saved.as_secs_f64())),
         last_access: f.last_access.map(time_for_json),
     }
 }
@@ -115,6 +191,7 @@ struct EntryJson {
     bytes: u64,
     computed_at: Option<String>,
     compute_time: Option<f64>,
+    served: Option<u64>,
     last_access: String,
     fingerprint: Option<String>,
     problem: Option<String>,
@@ -127,7 +204,7 @@ struct ShowJson<'a> {
     entries: Vec<EntryJson>,
 }
 
-fn entry_json(e: &StoredEntry) -> EntryJson {
+fn entry_json(e: &StoredEntry, served: Option<u64>) -> EntryJson {
     let meta = e.metadata.as_ref().ok();
     EntryJson {
         digest: e.digest.to_hex(),
@@ -135,6 +212,7 @@ fn entry_json(e: &StoredEntry) -> EntryJson {
         bytes: e.size,
         computed_at: meta.map(|m| time_for_json(m.computed_at())),
         compute_time: meta.map(|m| m.duration),
+        served,
         last_access: time_for_json(e.last_access),
         fingerprint: meta.map(|m| m.fingerprint.clone()),
         problem: e.metadata.as_ref().err().cloned(),
@@ -149,22 +227,34 @@ pub(crate) fn show(args: &ShowArgs, json: bool) -> Result<ExitCode, Failure> {
         .entries_of(&args.function)
         .map_err(Failure::memory)?
         .unwrap_or_default();
+    let runs = crate::runs::load(&cache)?;
+    if runs.is_none() {
+        crate::runs::no_log_note(&cache, "times served are");
+    }
+    let per_entry = runs.as_deref().map(RunLog::entry_totals);
+    // `None` without a run log; 0 for an entry the log never saw served.
+    let served = |e: &StoredEntry| {
+        per_entry.as_ref().map(|t| {
+            t.get(&(args.function.clone(), e.digest.to_hex()))
+                .map_or(0, |t| t.served)
+        })
+    };
     if json {
         let report = ShowJson {
             cache: args.dir.display().to_string(),
             function: &args.function,
-            entries: entries.iter().map(entry_json).collect(),
+            entries: entries.iter().map(|e| entry_json(e, served(e))).collect(),
         };
         return print_json(&report, ExitCode::SUCCESS);
     }
     let mut out = String::new();
-    // Times served goes after compute time once the run log records it.
     let mut table = Table::new(&[
         "digest",
         "arguments",
         ">size",
         "computed at (UTC)",
         ">compute time",
+        ">served",
         "last access (UTC)",
     ]);
     let mut total_time = Duration::ZERO;
@@ -186,6 +276,7 @@ pub(crate) fn show(args: &ShowArgs, json: bool) -> Result<ExitCode, Failure> {
             format_size(e.size),
             computed,
             took,
+            served(e).map_or_else(|| "-".to_string(), |n| n.to_string()),
             time_for_people(e.last_access),
         ]);
     }
@@ -202,7 +293,7 @@ pub(crate) fn show(args: &ShowArgs, json: bool) -> Result<ExitCode, Failure> {
 }
 
 /// `text` cut to `width` characters, with an ellipsis.
-fn cut(text: &str, width: usize) -> String {
+pub(crate) fn cut(text: &str, width: usize) -> String {
     let mut chars = text.chars();
     let head: String = chars.by_ref().take(width).collect();
     if chars.next().is_some() {

@@ -1,7 +1,7 @@
 //! The command line, as clap parses it.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -44,9 +44,9 @@ pub(crate) struct InspectArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum CacheCommand {
-    /// Per function: entries, bytes, last access.
+    /// Per function: entries, bytes, hits, computes, time saved, last access.
     Ls(DirArgs),
-    /// One function's entries: arguments, size, computed at, compute time, last access.
+    /// One function's entries: arguments, size, computed at, compute time, times served, last access.
     Show(ShowArgs),
     /// Remove every entry, or those of one function.
     Clear(ClearArgs),
@@ -54,6 +54,59 @@ pub(crate) enum CacheCommand {
     Reduce(ReduceArgs),
     /// Check every entry's checksums and report the damaged ones.
     Verify(VerifyArgs),
+    /// The run log: every call of a cached function, newest last.
+    Log(LogArgs),
+    /// Write one self-contained HTML page of charts about the cache and its run log.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// The cache directory.
+    pub(crate) dir: PathBuf,
+    /// Only the calls of this function.
+    #[arg(long)]
+    pub(crate) function: Option<String>,
+    /// Only calls since then: a duration ago (2h, 30m, 1d) or a time in UTC (2026-12-03T14:00:00Z).
+    #[arg(long, value_parser = parse_since)]
+    pub(crate) since: Option<Since>,
+    /// Keep printing calls as they are made, until interrupted.
+    #[arg(long)]
+    pub(crate) follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// The cache directory.
+    pub(crate) dir: PathBuf,
+    /// The HTML file to write.
+    #[arg(short, long, default_value = "report.html")]
+    pub(crate) output: PathBuf,
+}
+
+/// The start of `--since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Since {
+    /// This long before now.
+    Ago(Duration),
+    /// This time.
+    At(SystemTime),
+}
+
+/// Parses `--since`: a duration (`2h`, `1h 30m`) or an RFC 3339 time in
+/// UTC (`2026-12-03T14:00:00Z`, `2026-12-03 14:00:00`).
+fn parse_since(text: &str) -> Result<Since, String> {
+    let text = text.trim();
+    if let Ok(d) = humantime::parse_duration(text) {
+        return Ok(Since::Ago(d));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map(Since::At)
+        .map_err(|_| {
+            format!(
+                "{text:?} is neither a duration (2h, 30m, 1d) nor a time in UTC (2026-12-03T14:00:00Z)"
+            )
+        })
 }
 
 #[derive(Debug, Args)]
@@ -136,5 +189,15 @@ mod tests {
         assert_eq!(r.bytes_limit, Some(1 << 30));
         assert_eq!(r.age_limit, Some(Duration::from_secs(30 * 86400)));
         assert_eq!(r.items_limit, None);
+    }
+
+    #[test]
+    fn since_is_a_duration_or_a_time() {
+        assert_eq!(parse_since("2h"), Ok(Since::Ago(Duration::from_secs(7200))));
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+        assert_eq!(parse_since("1970-01-02T00:00:00Z"), Ok(Since::At(at)));
+        assert_eq!(parse_since("1970-01-02 00:00:00"), Ok(Since::At(at)));
+        let err = parse_since("yesterday").unwrap_err();
+        assert!(err.contains("neither a duration"), "{err}");
     }
 }

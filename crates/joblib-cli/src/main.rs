@@ -2,8 +2,10 @@
 //! look inside `.jbl` files.
 //!
 //! ```text
-//! joblib cache ls DIR                  functions, entries, bytes, last access
-//! joblib cache show DIR FUNCTION       one function's entries
+//! joblib cache ls DIR                  functions, entries, bytes, hits, time saved
+//! joblib cache show DIR FUNCTION       one function's entries, times served
+//! joblib cache log DIR [--function F] [--since 2h] [--follow]
+//! joblib cache report DIR -o report.html   charts in one HTML page
 //! joblib cache verify DIR [--remove]   check every entry's checksums
 //! joblib cache reduce DIR --bytes-limit 1G --items-limit N --age-limit 30d
 //! joblib cache clear DIR [FUNCTION]
@@ -20,6 +22,8 @@ mod cli;
 mod failure;
 mod inspect;
 mod output;
+mod report;
+mod runs;
 mod units;
 
 use std::process::ExitCode;
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
             CacheCommand::Clear(args) => cache::clear(&args, cli.json),
             CacheCommand::Reduce(args) => cache::reduce(&args, cli.json),
             CacheCommand::Verify(args) => cache::verify(&args, cli.json),
+            CacheCommand::Log(args) => runs::log(&args, cli.json),
+            CacheCommand::Report(args) => report::run(&args, cli.json),
         },
     };
     match result {

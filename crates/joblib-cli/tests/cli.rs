@@ -218,7 +218,7 @@ fn ls_and_show_describe_a_cache() {
         .iter()
         .map(|e| e["args"].as_str().unwrap())
         .collect();
-    assert!(args.contains(&r#"["ridge",50]"#), "{args:?}");
+    assert!(args.contains(&r#"("ridge", 50)"#), "{args:?}");
     for e in entries {
         assert!(e["compute_time"].as_f64().unwrap() >= 0.0);
         assert!(e["bytes"].as_u64().unwrap() > 0);

@@ -12,7 +12,7 @@ use joblib_hash::Digest;
 
 use crate::encode::{decode_segment, function_dir, is_digest_name};
 use crate::error::{Error, io_err};
-use crate::fs_store::{ACCESS, FUNC, FsStore, OUTPUT};
+use crate::fs_store::{FUNC, FsStore, OUTPUT};
 use crate::metadata::Metadata;
 use crate::store::StoreBackend;
 
@@ -42,7 +42,7 @@ pub struct CacheDir {
 }
 
 /// One cached function of a [`CacheDir`], as [`CacheDir::functions`]
-/// lists it: read from directory listings and two `stat` calls per entry,
+/// lists it: read from directory listings and one `stat` call per entry,
 /// never from the results or their metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -141,8 +141,9 @@ impl CacheDir {
     /// Every function with a directory in the cache, sorted by name, with
     /// its number of entries, their total size and latest access.
     ///
-    /// Reads only directory listings, each function's `func.json` and two
-    /// `stat` calls per entry (the result's size, the access time), spread
+    /// Reads only directory listings, each function's `func.json` and one
+    /// `stat` call per entry (`output.jbl`: its size, and its modification
+    /// time, which is the entry's last access), spread
     /// over the machine's cores: a cache of 100,000 entries is listed in a
     /// fraction of a second.
     ///
@@ -281,12 +282,15 @@ impl Totals {
 
 /// The size of an entry's result and its last access; `None` when the
 /// entry has no result (removed meanwhile, or damaged).
+///
+/// The last access is `output.jbl`'s modification time, which a hit sets
+/// (`FsStore::record_access`): one `stat` per entry. This mirrors the rule
+/// of the store's private listing (`FsStore::walk`, used by `entries` and
+/// `reduce_size`), so `cache ls` and `cache reduce` agree on what was used
+/// last.
 fn stat_entry(dir: &Path) -> Option<(u64, SystemTime)> {
     let out_meta = fs::metadata(dir.join(OUTPUT)).ok()?;
-    let last_access = fs::metadata(dir.join(ACCESS))
-        .and_then(|m| m.modified())
-        .or_else(|_| out_meta.modified())
-        .unwrap_or(UNIX_EPOCH);
+    let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
     Some((out_meta.len(), last_access))
 }
 
@@ -416,6 +420,40 @@ mod tests {
             !cache.has_function("m"),
             "a directory of nested functions only"
         );
+    }
+
+    #[test]
+    fn a_hit_is_the_last_access() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = Memory::new(dir.path());
+        let square = memory.cache("m::square", |x: u64| x * x).version("1");
+        square.call(1);
+        square.call(2);
+        let cache = CacheDir::open(dir.path()).unwrap();
+        // Age both entries, then hit one: it alone becomes recent.
+        let old = SystemTime::now() - std::time::Duration::from_secs(3600);
+        for e in cache.entries_of("m::square").unwrap().unwrap() {
+            let out = cache.store().entry_dir("m::square", &e.digest).join(OUTPUT);
+            fs::File::options()
+                .write(true)
+                .open(out)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let before = cache.functions().unwrap()[0].last_access.unwrap();
+        assert!(before <= old + std::time::Duration::from_secs(1));
+        square.call(2);
+        let after = cache.functions().unwrap()[0].last_access.unwrap();
+        assert!(after > old + std::time::Duration::from_secs(1800));
+        let entries = cache.entries_of("m::square").unwrap().unwrap();
+        assert_eq!(entries[0].metadata.as_ref().unwrap().args, "2");
+        assert!(entries[0].last_access > entries[1].last_access);
+        // The store's own listing (used by reduce_size) agrees.
+        let listed = cache.store().entries().unwrap();
+        let newest = listed.iter().max_by_key(|e| e.last_access).unwrap();
+        assert_eq!(newest.digest, entries[0].digest);
+        assert_eq!(newest.last_access, entries[0].last_access);
     }
 
     #[test]

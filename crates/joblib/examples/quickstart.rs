@@ -224,5 +224,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs * 1e3,
         (features.len() * 8) as f64 / secs / 1e9
     );
+    // What the cache holds and what each run did, from its run log.
+    let cache = DIR.join("cache");
+    println!("\nSee what has been run (cargo install --path crates/joblib-cli):");
+    println!("  joblib cache ls {}", cache.display());
+    println!("  joblib cache log {}", cache.display());
+    println!(
+        "  joblib cache report {} -o report.html   # charts in one HTML page",
+        cache.display()
+    );
     Ok(())
 }
