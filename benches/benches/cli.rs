@@ -10,6 +10,11 @@
 //!   written with, as much of them as the rotated log keeps).
 //!   Target: at most 1 s.
 //! - `listing/100k`: the directory part of `ls/100k` alone.
+//! - `log_records/100k`: reading and parsing the run log alone
+//!   (`RunLog::records`).
+//! - `log_totals/100k`: `RunLog::totals` over those records: it reads the
+//!   `metadata.json` of every served entry whose computation the rotated
+//!   log no longer holds (here the 20,000 entries the hits served).
 //! - `store_entries/100k`: the store's own listing of the same entries
 //!   (`FsStore::entries`, one thread, the same `stat` call), which
 //!   `reduce_size` uses.
@@ -92,6 +97,16 @@ fn cli_benches(c: &mut Criterion) {
                 .expect("listing");
             assert_eq!(functions.len() as u64, FUNCTIONS);
         })
+    });
+    g.bench_function("log_records/100k", |b| {
+        b.iter(|| {
+            let records = RunLog::open(&dir).records().expect("the run log");
+            assert!(!records.is_empty());
+        })
+    });
+    let records = RunLog::open(&dir).records().expect("the run log");
+    g.bench_function("log_totals/100k", |b| {
+        b.iter(|| RunLog::open(&dir).totals(&records).len())
     });
     let store = FsStore::new(&dir).expect("store");
     g.bench_function("store_entries/100k", |b| {
