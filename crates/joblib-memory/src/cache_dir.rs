@@ -6,13 +6,13 @@ use std::fs;
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::thread;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use joblib_hash::Digest;
 
 use crate::encode::{decode_segment, function_dir, is_digest_name};
 use crate::error::{Error, io_err};
-use crate::fs_store::{FUNC, FsStore, OUTPUT};
+use crate::fs_store::{FUNC, FsStore, stat_entry};
 use crate::metadata::Metadata;
 use crate::store::StoreBackend;
 
@@ -280,20 +280,6 @@ impl Totals {
     }
 }
 
-/// The size of an entry's result and its last access; `None` when the
-/// entry has no result (removed meanwhile, or damaged).
-///
-/// The last access is `output.jbl`'s modification time, which a hit sets
-/// (`FsStore::record_access`): one `stat` per entry. This mirrors the rule
-/// of the store's private listing (`FsStore::walk`, used by `entries` and
-/// `reduce_size`), so `cache ls` and `cache reduce` agree on what was used
-/// last.
-fn stat_entry(dir: &Path) -> Option<(u64, SystemTime)> {
-    let out_meta = fs::metadata(dir.join(OUTPUT)).ok()?;
-    let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
-    Some((out_meta.len(), last_access))
-}
-
 fn stat_entries(found: &[FoundFunction], jobs: &[(usize, &OsString)]) -> Vec<Totals> {
     let mut totals = vec![Totals::default(); found.len()];
     for &(i, name) in jobs {
@@ -377,6 +363,7 @@ fn collect_functions(
 mod tests {
     use super::*;
     use crate::Memory;
+    use crate::fs_store::OUTPUT;
 
     #[test]
     fn lists_functions_and_entries() {

@@ -202,14 +202,13 @@ impl FsStore {
                     continue;
                 };
                 // Entries removed while we look are simply skipped.
-                let Ok(out_meta) = fs::metadata(path.join(OUTPUT)) else {
+                let Some((size, last_access)) = stat_entry(&path) else {
                     continue;
                 };
-                let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
                 out.push(EntryInfo::new(
                     function.to_string(),
                     digest,
-                    out_meta.len(),
+                    size,
                     last_access,
                 ));
             } else if depth < MAX_DEPTH {
@@ -449,4 +448,17 @@ impl StoreBackend for FsStore {
     fn location(&self) -> Option<&Path> {
         Some(&self.root)
     }
+}
+
+/// The size of an entry's result and its last access; `None` when the
+/// entry has no result (removed meanwhile, or damaged).
+///
+/// The last access is `output.jbl`'s modification time, which a hit sets
+/// (`FsStore::record_access`): one `stat` per entry. The store's listing
+/// and `CacheDir` (the `joblib` command) both use this rule, so
+/// `reduce_size` and `joblib cache ls` agree on what was used last.
+pub(crate) fn stat_entry(dir: &Path) -> Option<(u64, SystemTime)> {
+    let out_meta = fs::metadata(dir.join(OUTPUT)).ok()?;
+    let last_access = out_meta.modified().unwrap_or(UNIX_EPOCH);
+    Some((out_meta.len(), last_access))
 }
