@@ -3,32 +3,15 @@
 //! joblib-persist, damaged ones included.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use joblib_memory::Memory;
 use ndarray::Array2;
 use serde::Serialize;
 use serde_json::Value;
 
-/// Runs `joblib` with `args`.
-fn joblib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_joblib"))
-        .args(args)
-        .output()
-        .expect("the joblib binary runs")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{joblib, path, stderr, stdout};
 
 /// Runs `joblib --json args`, checks the exit code and parses the output.
 fn json(args: &[&str], code: i32) -> Value {

@@ -9,16 +9,8 @@ use std::time::{Duration, Instant};
 
 use joblib_memory::Memory;
 
-fn joblib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_joblib"))
-        .args(args)
-        .output()
-        .expect("the joblib binary runs")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
+mod common;
+use common::{joblib, path};
 
 /// A cache with three functions, hits on two of them.
 fn demo_cache(dir: &Path) {

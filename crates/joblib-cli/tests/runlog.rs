@@ -4,31 +4,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use joblib_memory::Memory;
 use serde_json::Value;
 
-fn joblib(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_joblib"))
-        .args(args)
-        .output()
-        .expect("the joblib binary runs")
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("temporary paths are UTF-8")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+mod common;
+use common::{joblib, path, stderr, stdout};
 
 fn json(args: &[&str]) -> Value {
     let mut all = vec!["--json"];
