@@ -59,7 +59,7 @@ pub(crate) fn dump_path<T: Serialize + ?Sized>(
         _ => Path::new("."),
     };
     // Leftovers of writers killed mid-dump go before this one adds its own.
-    if let Err(_e) = crate::temp::sweep_dead(dir) {
+    if let Err(_e) = crate::temp::sweep_before_dump(dir) {
         #[cfg(feature = "tracing")]
         tracing::debug!(dir = %dir.display(), error = %_e, "could not sweep dead writers' temporaries");
     }

@@ -9,7 +9,9 @@
 //! counter within the process. A process killed mid-dump leaves its
 //! temporary behind; the next dump into that directory (or a call to
 //! [`sweep_dead`]) removes it, because no process with that pid *and* that
-//! start time is alive. A pid reused by another process has another start
+//! start time is alive. (A directory of more than 64 files is listed at
+//! most once per 100 times its listing takes, so that dumping 10,000 files
+//! side by side does not list the directory 10,000 times.) A pid reused by another process has another start
 //! time, so the pair is never mistaken for a live writer, and a live
 //! writer's temporary is never removed.
 //!
@@ -20,11 +22,13 @@
 //! `/proc`), temporaries are named with start `0` and never removed: a
 //! leftover is better than a live writer's file deleted.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 const PREFIX: &str = ".jbl-";
 const SUFFIX: &str = ".tmp";
@@ -124,9 +128,15 @@ pub fn is_dead_writers(name: &str) -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn sweep_dead(dir: &Path) -> io::Result<usize> {
-    let mut removed = 0;
+    sweep(dir).map(|(removed, _)| removed)
+}
+
+/// [`sweep_dead`], also counting the entries looked at.
+fn sweep(dir: &Path) -> io::Result<(usize, usize)> {
+    let (mut removed, mut scanned) = (0, 0);
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
+        scanned += 1;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if is_dead_writers(name) {
@@ -138,7 +148,48 @@ pub fn sweep_dead(dir: &Path) -> io::Result<usize> {
             }
         }
     }
-    Ok(removed)
+    Ok((removed, scanned))
+}
+
+/// A directory with at most this many entries is swept before every dump
+/// into it: its listing takes microseconds.
+const SMALL_DIR: usize = 64;
+
+/// How many times its own duration the last sweep of a larger directory
+/// keeps it from being swept again, so that sweeping costs at most about
+/// 1% of the time spent dumping into it, however many files it holds.
+const SWEEP_SPACING: u32 = 100;
+
+/// What `dump` calls before it writes into `dir`: [`sweep_dead`], so that
+/// the leftovers of a crash go at the next write there. A directory that
+/// held many files at its last sweep (10,000 results dumped side by side,
+/// whose listing takes milliseconds) is swept again only once 100 times
+/// that sweep's duration has passed, not before each of 10,000 dumps.
+pub(crate) fn sweep_before_dump(dir: &Path) -> io::Result<()> {
+    static LAST: OnceLock<Mutex<HashMap<PathBuf, (Instant, Duration)>>> = OnceLock::new();
+    let last = LAST.get_or_init(Default::default);
+    let recent = last
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(dir)
+        .is_some_and(|&(at, took)| at.elapsed() < took.saturating_mul(SWEEP_SPACING));
+    if recent {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let (_, scanned) = sweep(dir)?;
+    let mut last = last.lock().unwrap_or_else(PoisonError::into_inner);
+    if scanned <= SMALL_DIR {
+        last.remove(dir);
+        return Ok(());
+    }
+    // A program that dumps into ever new large directories keeps a bounded
+    // table.
+    if last.len() >= 4096 {
+        last.clear();
+    }
+    last.insert(dir.to_path_buf(), (start, start.elapsed()));
+    Ok(())
 }
 
 /// This process's start time, read once.
