@@ -99,7 +99,7 @@
 //! # Worker processes
 //!
 //! joblib's default backend, loky, runs tasks in other processes. Here the
-//! `"processes"` backend does, for tasks made by [`delayed_remote`]: a
+//! `"processes"` backend does, for tasks made by [`delayed_remote`](fn@delayed_remote): a
 //! function that captures nothing (checked when compiling) and serializable
 //! arguments. Workers are this program started again; a constructor makes
 //! them workers before `main`, and [`init`] at the top of `main` is the
@@ -164,13 +164,55 @@ pub use joblib_process::init;
 #[cfg(all(feature = "processes", unix))]
 pub use remote_tasks::delayed_remote;
 
+/// `delayed_remote!(f, a, b, c)`: a task calling `f(a, b, c)` that may run
+/// in a worker process; [`joblib_parallel::delayed_remote!`], through
+/// [`delayed_remote`](fn@delayed_remote) so that the `"processes"` backend is linked in and
+/// registered. `delayed_remote!(f, x)` is `delayed_remote(f, x)`;
+/// `delayed_remote!(f)` calls `f()`.
+///
+/// ```
+/// use joblib::prelude::*;
+///
+/// fn scaled(x: u64, factor: u64, offset: u64) -> u64 {
+///     x * factor + offset
+/// }
+///
+/// // Threads here; `.backend("processes")` sends the tasks to workers.
+/// let out = Parallel::new().run((0..3).map(|x| delayed_remote!(scaled, x, 10, 1)))?;
+/// assert_eq!(out, [1, 11, 21]);
+/// // For closures and functions of threads, `delayed!`.
+/// let out = Parallel::new().run((0..3).map(|x| delayed!(|a: u64, b: u64| a + b, x, 1)))?;
+/// assert_eq!(out, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(all(feature = "processes", unix))]
+#[macro_export]
+macro_rules! delayed_remote {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::delayed_remote($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(
+            move |__joblib_args| {
+                $crate::parallel::__private::CallWith::call_with(__joblib_f, __joblib_args)
+            },
+            ($($x,)+),
+        )
+    }};
+}
+
 #[cfg(all(feature = "processes", unix))]
 mod remote_tasks {
     use joblib_parallel::DelayedRemote;
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    /// [`joblib_parallel::delayed_remote`]: wraps a call `f(args)` so that it
+    /// [`joblib_parallel::delayed_remote`](fn@joblib_parallel::delayed_remote): wraps a call `f(args)` so that it
     /// can run in a worker process. Using it also links joblib-process into
     /// the program, whose constructor registers the `"processes"` backend and
     /// turns worker processes into workers before `main`.
@@ -189,10 +231,17 @@ pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
 pub mod prelude {
+    /// The function [`delayed_remote`](fn@crate::delayed_remote) and the macro
+    /// [`delayed_remote!`](crate::delayed_remote!) (several arguments).
+    #[cfg(feature = "processes")]
+    pub use crate::delayed_remote;
     pub use joblib_hash::{Digest, Hasher, hash};
     pub use joblib_memory::{Memory, cache};
-    pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
     #[cfg(feature = "processes")]
-    pub use joblib_parallel::{Shared, delayed_remote};
+    pub use joblib_parallel::Shared;
+    /// The function [`delayed`](fn@joblib_parallel::delayed) and the macro
+    /// [`delayed!`](joblib_parallel::delayed!) (several arguments).
+    pub use joblib_parallel::delayed;
+    pub use joblib_parallel::{Parallel, ParallelBackend, parallel_config};
     pub use joblib_persist::{dump, load, load_mmap};
 }
