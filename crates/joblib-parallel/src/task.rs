@@ -379,7 +379,7 @@ macro_rules! delayed_remote {
     }};
 }
 
-/// `try_delayed_remote!(f, a, b, c)`: [`delayed_remote!`](crate::delayed_remote!)
+/// `try_delayed_remote!(f, a, b, c)`: `delayed_remote!`
 /// for a function returning `Result`, as [`try_delayed_remote`](fn@crate::try_delayed_remote) is for
 /// [`delayed_remote`](fn@crate::delayed_remote).
 ///

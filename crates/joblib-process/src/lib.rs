@@ -1,4 +1,4 @@
-//! The `"processes"` backend of [joblib-parallel](joblib_parallel): a
+//! The `"processes"` backend of the crate `joblib-parallel`: a
 //! reusable pool of worker processes that run the current program again,
 //! like Python joblib's loky. Most programs use it through the `joblib`
 //! facade (`Parallel::new().backend("processes")`); this crate alone gives
