@@ -90,6 +90,12 @@ fn cargo(args: &[&str]) -> Command {
     cmd
 }
 
+/// The packages whose docs `ci` also builds with `--no-default-features`:
+/// the layers meant to be adopted alone, and the facade, which forwards
+/// their features.
+const DOCS_WITHOUT_DEFAULT_FEATURES: [&str; 4] =
+    ["joblib-hash", "joblib-persist", "joblib-parallel", "joblib"];
+
 fn ci() -> Result<(), String> {
     step("format", &mut cargo(&["fmt", "--all", "--check"]))?;
     step(
@@ -109,9 +115,23 @@ fn ci() -> Result<(), String> {
         "tests",
         &mut cargo(&["test", "--workspace", "--all-features"]),
     )?;
-    let mut doc = cargo(&["doc", "--workspace", "--no-deps", "--all-features"]);
-    doc.env("RUSTDOCFLAGS", "-D warnings");
-    step("docs", &mut doc)?;
+    // Docs without a warning (broken or ambiguous links included) with the
+    // default features, with all of them, and with none for the crates
+    // meant to be used trimmed.
+    for (label, features) in [
+        ("docs (default features)", None),
+        ("docs (all features)", Some("--all-features")),
+    ] {
+        let mut doc = cargo(&["doc", "--workspace", "--no-deps"]);
+        doc.args(features);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        step(label, &mut doc)?;
+    }
+    for package in DOCS_WITHOUT_DEFAULT_FEATURES {
+        let mut doc = cargo(&["doc", "--no-deps", "--no-default-features", "-p", package]);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        step(&format!("docs ({package}, no default features)"), &mut doc)?;
+    }
     step(
         "fuzz targets build",
         &mut cargo(&["build", "--manifest-path", "fuzz/Cargo.toml", "--bins"]),

@@ -3,7 +3,7 @@
 //! `joblib-hash` turns a value into a 128-bit digest that depends only on the
 //! value: not on the run, the process, the machine, its endianness or pointer
 //! width, nor on the iteration order of maps and sets. It is the key of
-//! [joblib](https://docs.rs/joblib)'s disk cache, and works on its own
+//! joblib for Rust's disk cache (the crate `joblib`), and works on its own
 //! wherever a stable fingerprint of data is needed.
 //!
 //! ```

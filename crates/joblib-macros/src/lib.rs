@@ -1,5 +1,5 @@
 //! The `#[cache(MEMORY)]` attribute of
-//! [joblib for Rust](https://docs.rs/joblib); use it through `joblib` or
+//! joblib for Rust (the crate `joblib`); use it through `joblib` or
 //! `joblib-memory`, which re-export it and document it with examples.
 
 use proc_macro::TokenStream;

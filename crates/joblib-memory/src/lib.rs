@@ -1,5 +1,5 @@
 //! Transparent disk caching of function results: the `Memory` of
-//! [joblib for Rust](https://docs.rs/joblib).
+//! joblib for Rust (the crate `joblib`).
 //!
 //! Call a function through a [`Memory`] and an equal call later, in this
 //! run or the next, is answered from disk instead of being computed again.

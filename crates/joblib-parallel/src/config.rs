@@ -107,6 +107,11 @@ fn parse_term(term: &str, n_jobs: usize) -> Option<usize> {
 }
 
 /// A soft hint for the backend when none is named.
+///
+/// A hint never overrides a backend, neither one named on the
+/// [`Parallel`](crate::Parallel) nor one configured by
+/// [`parallel_config`]; see [`Require`] for how hints, requirements and
+/// backends combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefer {
     /// Threads of this process (the default).
@@ -118,10 +123,65 @@ pub enum Prefer {
 }
 
 /// A hard requirement on the backend.
+///
+/// How the backend of a call is chosen, as joblib chooses it (a setting on
+/// the [`Parallel`](crate::Parallel) wins over the same setting of the
+/// enclosing [`parallel_config`] scope):
+///
+/// | backend | `prefer` | `require(SharedMem)` | the call runs on |
+/// |---|---|---|---|
+/// | named on the `Parallel` | any | no | that backend |
+/// | named on the `Parallel` | any | yes | that backend if it shares memory; otherwise [`Error::InvalidConfig`] naming the requirement and the backend |
+/// | configured by `parallel_config` | any | no | that backend (hints do not override it) |
+/// | configured by `parallel_config` | any | yes | that backend if it shares memory; otherwise it is set aside with the configured `n_jobs`, and threads run the call with the `Parallel`'s own `n_jobs`, or sequentially without one (joblib's `n_jobs=1`) |
+/// | none | `Threads` or none | any | threads (sequential for `n_jobs(1)`; nested calls follow the nesting rules) |
+/// | none | `Processes` | no | the backend registered as `"processes"` if the tasks can go there (made by `delayed_remote`), threads otherwise |
+/// | none | `Processes` | yes | threads |
+///
+/// One difference from joblib: `prefer(Processes)` with
+/// `require(SharedMem)` is an error in joblib ("inconsistent settings");
+/// here the requirement wins over the hint, as it does everywhere else, and
+/// threads run the call.
+///
+/// ```
+/// use joblib_parallel::{
+///     Batch, BoxError, Parallel, ParallelBackend, Require, delayed, parallel_config,
+/// };
+///
+/// /// Stands in for a backend whose workers are other processes.
+/// struct Elsewhere;
+/// impl ParallelBackend for Elsewhere {
+///     fn name(&self) -> &str { "elsewhere" }
+///     fn supports_shared_memory(&self) -> bool { false }
+///     fn submit(&self, batch: Batch) -> Result<(), BoxError> { batch.run(); Ok(()) }
+/// }
+///
+/// // Code that needs its tasks in this process, called under a
+/// // configuration made for a backend that cannot give that: threads.
+/// let names = parallel_config().backend(Elsewhere).scope(|| {
+///     Parallel::new()
+///         .n_jobs(2)
+///         .require(Require::SharedMem)
+///         .run((0..4).map(|_| delayed(|()| std::thread::current().name().map(String::from), ())))
+/// })?;
+/// assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("joblib-worker-"))));
+///
+/// // Named on the `Parallel` itself, the same backend is an error.
+/// let err = Parallel::new()
+///     .backend(Elsewhere)
+///     .require(Require::SharedMem)
+///     .run((0..4).map(|i| delayed(|i: u32| i, i)))
+///     .unwrap_err();
+/// assert!(err.to_string().contains("elsewhere"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`Error::InvalidConfig`]: crate::Error::InvalidConfig
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Require {
-    /// Tasks must run in this process: a process backend is refused, and
-    /// threads are used when no backend is named.
+    /// Tasks must run in this process: a backend named on the `Parallel`
+    /// that runs them elsewhere is an error, a configured one is set aside
+    /// for threads, and threads are used when no backend is named.
     SharedMem,
 }
 

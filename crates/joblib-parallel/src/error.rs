@@ -11,7 +11,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A fallible task (see [`try_delayed`](crate::try_delayed)) returned an
+    /// A fallible task (see [`try_delayed`](fn@crate::try_delayed)) returned an
     /// error. Tasks not yet started when this was seen were not started.
     #[error("task {index} failed: {source}")]
     Task {

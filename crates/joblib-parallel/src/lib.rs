@@ -1,7 +1,8 @@
 //! Easy parallel loops: Python joblib's `Parallel` and `delayed`, for Rust.
 //!
 //! `Parallel::new().n_jobs(2).run(tasks)` runs an iterator of tasks, each a
-//! function and its arguments made by [`delayed`], on a pool of workers and
+//! function and its arguments made by [`delayed`](fn@delayed) (or [`delayed!`] for a
+//! function of several arguments: `delayed!(f, a, b)`), on a pool of workers and
 //! returns the results in input order. [`iter`](Parallel::iter) yields them
 //! lazily, reading the input only a little ahead, and
 //! [`iter_unordered`](Parallel::iter_unordered) yields them as they finish.
@@ -28,7 +29,7 @@
 //!   the measured task duration ([`BatchSize::Auto`]), so a million trivial
 //!   tasks are not dispatched one by one (see `benches/benches/parallel.rs`
 //!   for the comparison with `rayon`).
-//! - **Errors**: the first task error ([`try_delayed`]) or panic stops the
+//! - **Errors**: the first task error ([`try_delayed`](fn@try_delayed)) or panic stops the
 //!   call; tasks not yet started never start; the [`Error`] names the task
 //!   and carries its error or panic message. The pool stays usable.
 //! - **Timeouts**, **verbose** progress lines as joblib prints them, an
@@ -51,7 +52,7 @@
 //!
 //! - `tracing` (default): `tracing` events for each call and batch, on
 //!   target `joblib_parallel`.
-//! - `indicatif`: [`Parallel::progress_bar`], a progress bar of completed
+//! - `indicatif`: `Parallel::progress_bar`, a progress bar of completed
 //!   tasks.
 //! - `remote`: `delayed_remote`, `Shared`
 //!   and the request/reply API of the `remote` module, for backends that
@@ -84,6 +85,8 @@ pub use error::{BoxError, Error};
 pub use iter::{Iter, IterUnordered};
 pub use nesting::nesting_level;
 pub use parallel::Parallel;
+#[doc(hidden)]
+pub use task::__private;
 pub use task::{Delayed, IntoTask, Task, TryDelayed, delayed, try_delayed};
 
 #[cfg(feature = "remote")]

@@ -153,13 +153,18 @@ impl Parallel {
         self.set(|s| s.verbose = Some(verbose))
     }
 
-    /// A soft preference for the kind of backend, used when none is named.
+    /// A soft preference for the kind of backend, used when none is named
+    /// here or in the enclosing [`parallel_config`](crate::parallel_config)
+    /// (the rules: [`Require`]).
     pub fn prefer(self, prefer: Prefer) -> Self {
         self.set(|s| s.prefer = Some(prefer))
     }
 
-    /// A hard requirement on the backend: [`Require::SharedMem`] refuses a
-    /// backend whose tasks run outside this process.
+    /// A hard requirement on the backend: with [`Require::SharedMem`], a
+    /// backend named here whose tasks run outside this process is an
+    /// [`Error::InvalidConfig`], and one configured by
+    /// [`parallel_config`](crate::parallel_config) is set aside for threads,
+    /// as in joblib (the rules, with `n_jobs`: [`Require`]).
     pub fn require(self, require: Require) -> Self {
         self.set(|s| s.require = Some(require))
     }
@@ -287,9 +292,32 @@ impl Parallel {
         let s = self.settings.or(&config::current());
         let level = nesting::nesting_level();
         let require_shared = s.require == Some(Require::SharedMem);
-        let (backend, n_jobs_arg): (Arc<dyn ParallelBackend>, i32) = match &s.backend {
-            Some(spec) => (self.backend_for(spec)?, s.n_jobs.unwrap_or(-1)),
-            None if level >= 1 && s.n_jobs.is_none() => {
+        let mut n_jobs = s.n_jobs;
+        // A backend named on this `Parallel` is used as named (and refused
+        // below if it cannot meet the requirement). One from
+        // `parallel_config` is only a default: as in joblib, a hard
+        // requirement it cannot meet sets it aside, together with the
+        // configured `n_jobs` (meant for that backend), and the call runs
+        // as if no backend were named, on one worker unless this
+        // `Parallel` sets `n_jobs`.
+        let named = match &s.backend {
+            Some(spec) => {
+                let backend = self.backend_for(spec)?;
+                if require_shared
+                    && self.settings.backend.is_none()
+                    && !backend.supports_shared_memory()
+                {
+                    n_jobs = Some(self.settings.n_jobs.unwrap_or(1));
+                    None
+                } else {
+                    Some(backend)
+                }
+            }
+            None => None,
+        };
+        let (backend, n_jobs_arg): (Arc<dyn ParallelBackend>, i32) = match named {
+            Some(backend) => (backend, n_jobs.unwrap_or(-1)),
+            None if level >= 1 && n_jobs.is_none() => {
                 // joblib's rule: one level down gets threads, limited so
                 // that outer workers times inner workers stays near the CPU
                 // count; deeper levels run sequentially.
@@ -304,7 +332,7 @@ impl Parallel {
                 }
             }
             None => {
-                let n_jobs_arg = s.n_jobs.unwrap_or(-1);
+                let n_jobs_arg = n_jobs.unwrap_or(-1);
                 let backend: Arc<dyn ParallelBackend> =
                     if resolve_n_jobs(n_jobs_arg, cpu_count())? == 1 {
                         Arc::new(SequentialBackend)
@@ -324,7 +352,9 @@ impl Parallel {
             return Err(Error::config(
                 "require",
                 format!(
-                    "SharedMem was required, but backend {:?} runs tasks outside this process",
+                    "Require::SharedMem was required, but the backend {:?} named on this \
+                     Parallel runs tasks outside this process (name no backend, or one \
+                     that shares memory such as \"threads\")",
                     backend.name()
                 ),
             ));

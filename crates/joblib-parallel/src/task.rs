@@ -23,8 +23,8 @@ pub trait Task: Send + 'static {
 
     /// How tasks of this type travel to another process; `None` (the
     /// default) for tasks that can only run in this process. Only
-    /// [`delayed_remote`](crate::delayed_remote) and
-    /// [`try_delayed_remote`](crate::try_delayed_remote) tasks have one.
+    /// [`delayed_remote`](fn@crate::delayed_remote) and
+    /// [`try_delayed_remote`](fn@crate::try_delayed_remote) tasks have one.
     #[cfg(feature = "remote")]
     fn remote_codec() -> Option<crate::remote::RemoteCodec<Self>>
     where
@@ -202,6 +202,217 @@ impl<T: IntoTask, E: Into<BoxError>> IntoTask for Result<T, E> {
     }
 }
 
+/// Support for the `delayed!` family of macros; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// Calls a function of several arguments with a tuple of them.
+    pub trait CallWith<Args> {
+        /// What the function returns.
+        type Output;
+        /// `self(a, b, ...)` for `args == (a, b, ...)`.
+        fn call_with(self, args: Args) -> Self::Output;
+    }
+
+    macro_rules! call_with {
+        ($($arg:ident),+) => {
+            impl<Func, Ret, $($arg),+> CallWith<($($arg,)+)> for Func
+            where
+                Func: FnOnce($($arg),+) -> Ret,
+            {
+                type Output = Ret;
+                #[inline]
+                #[allow(non_snake_case)] // the argument names are the type names
+                fn call_with(self, ($($arg,)+): ($($arg,)+)) -> Ret {
+                    self($($arg),+)
+                }
+            }
+        };
+    }
+
+    call_with!(A, B);
+    call_with!(A, B, C);
+    call_with!(A, B, C, D);
+    call_with!(A, B, C, D, E);
+    call_with!(A, B, C, D, E, F);
+    call_with!(A, B, C, D, E, F, G);
+    call_with!(A, B, C, D, E, F, G, H);
+    call_with!(A, B, C, D, E, F, G, H, I);
+    call_with!(A, B, C, D, E, F, G, H, I, J);
+    call_with!(A, B, C, D, E, F, G, H, I, J, K);
+    call_with!(A, B, C, D, E, F, G, H, I, J, K, L);
+}
+
+/// `delayed!(f, a, b, c)`: a task calling `f(a, b, c)`, the Rust spelling
+/// of joblib's `delayed(f)(a, b, c)` for a function of several arguments.
+///
+/// `delayed!(f, x)` is [`delayed(f, x)`](fn@crate::delayed) and `delayed!(f)`
+/// calls `f()`; up to 12 arguments. `f` is any function or closure that
+/// [`delayed`](fn@crate::delayed) accepts (it may capture state); the
+/// arguments are evaluated where the macro is written, after `f`, and the
+/// call runs later on a worker. For a function returning `Result` use
+/// [`try_delayed!`](crate::try_delayed!); for worker processes,
+/// `delayed_remote!` (feature `remote`).
+///
+/// ```
+/// use joblib_parallel::{Parallel, delayed};
+///
+/// fn axpy(a: f64, x: f64, y: f64) -> f64 {
+///     a * x + y
+/// }
+///
+/// let out = Parallel::new()
+///     .n_jobs(2)
+///     .run((0..4).map(|i| delayed!(axpy, 2.0, f64::from(i), 1.0)))?;
+/// assert_eq!(out, [1.0, 3.0, 5.0, 7.0]);
+///
+/// // One argument, and none.
+/// let lens = Parallel::new().run(["a", "bb"].into_iter().map(|s| delayed!(str::len, s)))?;
+/// assert_eq!(lens, [1, 2]);
+/// let pid = Parallel::new().run([delayed!(std::process::id)])?;
+/// assert_eq!(pid, [std::process::id()]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[macro_export]
+macro_rules! delayed {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::delayed($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed(
+            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            ($($x,)+),
+        )
+    }};
+}
+
+/// `try_delayed!(f, a, b, c)`: [`delayed!`](crate::delayed!) for a function
+/// returning `Result`, as [`try_delayed`](fn@crate::try_delayed) is for
+/// [`delayed`](fn@crate::delayed): an `Err` stops the call and comes back as
+/// [`Error::Task`](crate::Error::Task).
+///
+/// ```
+/// use joblib_parallel::{Error, Parallel, try_delayed};
+///
+/// fn checked_div(a: i32, b: i32) -> Result<i32, String> {
+///     a.checked_div(b).ok_or_else(|| format!("{a} / {b}"))
+/// }
+///
+/// let err = Parallel::new()
+///     .run((0..3).map(|i| try_delayed!(checked_div, 6, 2 - i)))
+///     .unwrap_err();
+/// assert!(matches!(err, Error::Task { index: 2, .. }));
+/// ```
+#[macro_export]
+macro_rules! try_delayed {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::try_delayed(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::try_delayed($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::try_delayed(
+            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            ($($x,)+),
+        )
+    }};
+}
+
+/// `delayed_remote!(f, a, b, c)`: a task calling `f(a, b, c)` that may run
+/// in a worker process, as [`delayed_remote`](fn@crate::delayed_remote) does for `f(args)`; the
+/// process-ready spelling of [`delayed!`](crate::delayed!).
+///
+/// `delayed_remote!(f, x)` is [`delayed_remote(f, x)`](fn@crate::delayed_remote) and
+/// `delayed_remote!(f)` calls `f()`; up to 12 arguments. The bounds are
+/// [`delayed_remote`](fn@crate::delayed_remote)'s: `f` is a `fn` item or a closure that captures
+/// nothing, and every argument and the result are `Serialize` and
+/// `DeserializeOwned` (the arguments travel as one tuple).
+///
+/// ```
+/// use joblib_parallel::{Parallel, delayed_remote};
+///
+/// fn norm(x: f64, y: f64) -> f64 {
+///     (x * x + y * y).sqrt()
+/// }
+///
+/// // Runs on threads here; `.backend("processes")` would use worker
+/// // processes (crate `joblib-process`, with `joblib::init()` in `main`).
+/// let norms = Parallel::new()
+///     .n_jobs(2)
+///     .run((0..3).map(|i| delayed_remote!(norm, 3.0 * f64::from(i), 4.0 * f64::from(i))))?;
+/// assert_eq!(norms, [0.0, 5.0, 10.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A closure that captures a variable does not build:
+///
+/// ```compile_fail
+/// use joblib_parallel::delayed_remote;
+/// let offset = 10;
+/// let task = delayed_remote!(move |x: i32, y: i32| x + y + offset, 1, 2);
+/// # fn run<T: joblib_parallel::Task>(t: T) { let _ = t.run(); }
+/// # run(task);
+/// ```
+#[cfg(feature = "remote")]
+#[macro_export]
+macro_rules! delayed_remote {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::delayed_remote($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(
+            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            ($($x,)+),
+        )
+    }};
+}
+
+/// `try_delayed_remote!(f, a, b, c)`: `delayed_remote!`
+/// for a function returning `Result`, as [`try_delayed_remote`](fn@crate::try_delayed_remote) is for
+/// [`delayed_remote`](fn@crate::delayed_remote).
+///
+/// ```
+/// use joblib_parallel::{Parallel, try_delayed_remote};
+///
+/// fn parse(text: String, radix: u32) -> Result<u8, std::num::ParseIntError> {
+///     u8::from_str_radix(&text, radix)
+/// }
+///
+/// let out = Parallel::new().run([try_delayed_remote!(parse, "ff".to_owned(), 16)])?;
+/// assert_eq!(out, [255]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "remote")]
+#[macro_export]
+macro_rules! try_delayed_remote {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::try_delayed_remote(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::try_delayed_remote($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::try_delayed_remote(
+            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            ($($x,)+),
+        )
+    }};
+}
+
 /// Unwraps the result of an `INFALLIBLE` task or item.
 #[inline]
 pub(crate) fn infallible<T>(result: Result<T, BoxError>) -> T {
@@ -219,6 +430,42 @@ mod tests {
     fn delayed_calls_with_its_arguments() {
         let t = delayed(|(a, b): (u32, u32)| a * b, (6, 7));
         assert_eq!(t.run().unwrap(), 42);
+    }
+
+    #[test]
+    fn delayed_macro_calls_with_each_argument() {
+        fn three(a: u8, b: String, c: Vec<u16>) -> String {
+            format!("{a} {b} {c:?}")
+        }
+        let t = delayed!(three, 1, "two".to_owned(), vec![3]);
+        assert_eq!(t.run().unwrap(), "1 two [3]");
+        // One argument: exactly `delayed(f, x)`, a tuple stays one argument.
+        type Pair = (u8, u8);
+        let t: Delayed<fn(Pair) -> u8, Pair> = delayed!(|(a, b)| a - b, (9, 2));
+        assert_eq!(t.run().unwrap(), 7);
+        assert_eq!(delayed!(|| 5).run().unwrap(), 5);
+        let owned = String::from("captured");
+        let t = delayed!(move |n: usize, m: usize| owned.len() + n * m, 2, 3,);
+        assert_eq!(t.run().unwrap(), 14);
+        let twelve =
+            |a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8, i: u8, j: u8, k: u8, l: u8| {
+                [a, b, c, d, e, f, g, h, i, j, k, l]
+                    .iter()
+                    .map(|&x| u32::from(x))
+                    .sum::<u32>()
+            };
+        let t = delayed!(twelve, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12);
+        assert_eq!(t.run().unwrap(), 78);
+    }
+
+    #[test]
+    fn try_delayed_macro_passes_errors_through() {
+        let parse = |s: &str, radix: u32| u8::from_str_radix(s, radix);
+        assert_eq!(try_delayed!(parse, "ff", 16).run().unwrap(), 255);
+        let err = try_delayed!(parse, "1z", 10).run().unwrap_err();
+        assert!(err.to_string().contains("invalid digit"), "{err}");
+        let err = try_delayed!(|| Err::<u8, _>("nothing")).run().unwrap_err();
+        assert_eq!(err.to_string(), "nothing");
     }
 
     #[test]

@@ -241,3 +241,86 @@ fn backend_failures_name_the_task() {
     assert!(matches!(err, Error::Backend { index: 0, .. }), "{err}");
     assert!(err.to_string().contains("dropped the batch"), "{err}");
 }
+
+/// Shares nothing and counts the batches it runs (inline, on the thread
+/// that submits them).
+struct CountingProcesses(Arc<AtomicUsize>);
+
+impl ParallelBackend for CountingProcesses {
+    fn name(&self) -> &str {
+        "counting-processes"
+    }
+    fn supports_shared_memory(&self) -> bool {
+        false
+    }
+    fn submit(&self, batch: Batch) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        batch.run();
+        Ok(())
+    }
+}
+
+/// joblib's test_backend_hinting_and_constraints: a backend configured by
+/// `parallel_config` is a default, and a hard requirement it cannot meet
+/// sets it aside (threads, and the configured `n_jobs` with it); a hint
+/// does not.
+#[test]
+fn require_shared_mem_beats_a_configured_backend() {
+    let me = std::thread::current().id();
+    let batches = Arc::new(AtomicUsize::new(0));
+    let configured = || {
+        parallel_config()
+            .backend(CountingProcesses(Arc::clone(&batches)))
+            .n_jobs(2)
+    };
+
+    // No n_jobs on the Parallel: the configured one (meant for the
+    // configured backend) is dropped too, and joblib's default of one
+    // worker runs the tasks in this thread.
+    let ids = configured().scope(|| thread_ids(&Parallel::new().require(Require::SharedMem)));
+    assert!(ids.iter().all(|&id| id == me));
+    assert_eq!(batches.load(Ordering::SeqCst), 0);
+
+    // n_jobs on the Parallel is kept: worker threads.
+    let ids =
+        configured().scope(|| thread_ids(&Parallel::new().n_jobs(3).require(Require::SharedMem)));
+    assert!(ids.iter().all(|&id| id != me));
+    assert_eq!(batches.load(Ordering::SeqCst), 0);
+
+    // The requirement made in the same scope as the backend: the same.
+    let ids = configured()
+        .require(Require::SharedMem)
+        .scope(|| thread_ids(&Parallel::new().n_jobs(2)));
+    assert!(ids.iter().all(|&id| id != me));
+    assert_eq!(batches.load(Ordering::SeqCst), 0);
+
+    // A hint does not set the configured backend aside.
+    configured().scope(|| thread_ids(&Parallel::new().prefer(Prefer::Threads)));
+    assert!(batches.load(Ordering::SeqCst) > 0);
+
+    // A backend named on the Parallel itself is not set aside: an error
+    // naming the requirement and the backend, also when the requirement
+    // comes from the configuration.
+    for err in [
+        Parallel::new()
+            .backend(CountingProcesses(Arc::clone(&batches)))
+            .require(Require::SharedMem)
+            .run((0..2).map(|i| delayed(|i: i32| i, i)))
+            .unwrap_err(),
+        parallel_config().require(Require::SharedMem).scope(|| {
+            Parallel::new()
+                .backend(CountingProcesses(Arc::clone(&batches)))
+                .run((0..2).map(|i| delayed(|i: i32| i, i)))
+                .unwrap_err()
+        }),
+    ] {
+        match err {
+            Error::InvalidConfig { option, reason } => {
+                assert_eq!(option, "require");
+                assert!(reason.contains("SharedMem"), "{reason}");
+                assert!(reason.contains("counting-processes"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

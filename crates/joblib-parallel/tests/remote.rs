@@ -197,3 +197,42 @@ fn garbled_requests_get_a_reply_not_a_panic() {
         assert!(reply.starts_with(b"JLRP"), "{bytes:?}");
     }
 }
+
+fn weighted(x: u64, weight: u64, label: String) -> String {
+    format!("{label}{}", x * weight)
+}
+
+fn checked(a: u32, b: u32) -> Result<u32, String> {
+    a.checked_sub(b)
+        .ok_or_else(|| format!("{a} - {b} is negative"))
+}
+
+#[test]
+fn macro_made_tasks_round_trip_with_several_arguments() {
+    let out = run(
+        Mode::Serve,
+        (0..5u64).map(|x| joblib_parallel::delayed_remote!(weighted, x, 3, "w".to_owned())),
+    )
+    .unwrap();
+    assert_eq!(out, ["w0", "w3", "w6", "w9", "w12"]);
+
+    let out = run(
+        Mode::Serve,
+        (0..3u32).map(|_| joblib_parallel::delayed_remote!(|| std::process::id())),
+    )
+    .unwrap();
+    assert_eq!(out, [std::process::id(); 3]);
+
+    let err = run(
+        Mode::Serve,
+        (0..4u32).map(|b| joblib_parallel::try_delayed_remote!(checked, 2, b)),
+    )
+    .unwrap_err();
+    match err {
+        Error::Task { index, source } => {
+            assert_eq!(index, 3);
+            assert!(source.to_string().contains("2 - 3 is negative"), "{source}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}

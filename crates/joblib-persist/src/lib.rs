@@ -1,5 +1,5 @@
 //! Fast, safe persistence of [`serde`] values and `ndarray` arrays: the
-//! `.jbl` file format of [joblib for Rust](https://docs.rs/joblib).
+//! `.jbl` file format of joblib for Rust (the crate `joblib`).
 //!
 //! [`dump`] writes any `Serialize` value to a file, [`load`] reads it back
 //! into any `DeserializeOwned` type. The structure of the value is stored as

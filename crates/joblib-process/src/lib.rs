@@ -1,4 +1,4 @@
-//! The `"processes"` backend of [joblib-parallel](joblib_parallel): a
+//! The `"processes"` backend of the crate `joblib-parallel`: a
 //! reusable pool of worker processes that run the current program again,
 //! like Python joblib's loky. Most programs use it through the `joblib`
 //! facade (`Parallel::new().backend("processes")`); this crate alone gives
@@ -40,7 +40,7 @@
 //!
 //! Rust cannot send closures to another process, but the worker holds the
 //! very same code: a task made by
-//! [`delayed_remote`](joblib_parallel::delayed_remote) names its function by
+//! [`delayed_remote`](fn@joblib_parallel::delayed_remote) names its function by
 //! its place in the binary (an offset from a known function), and the
 //! worker checks that it runs the same build (the executable's identity)
 //! before it uses any offset. So a task function must capture nothing (a
@@ -193,9 +193,9 @@ pub fn is_worker() -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// Tasks must be made by [`delayed_remote`](joblib_parallel::delayed_remote)
-/// or [`try_delayed_remote`](joblib_parallel::try_delayed_remote); a call
-/// whose tasks were made by [`delayed`](joblib_parallel::delayed) fails
+/// Tasks must be made by [`delayed_remote`](fn@joblib_parallel::delayed_remote)
+/// or [`try_delayed_remote`](fn@joblib_parallel::try_delayed_remote); a call
+/// whose tasks were made by [`delayed`](fn@joblib_parallel::delayed) fails
 /// with an error saying so.
 #[derive(Debug, Clone)]
 pub struct ProcessBackend {

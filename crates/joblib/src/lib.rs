@@ -3,19 +3,22 @@
 //!
 //! This facade re-exports the layers, each of which is also usable alone:
 //!
-//! - [`hash`](mod@hash) ([`joblib-hash`](https://docs.rs/joblib-hash)):
+//! - [`hash`](mod@hash) (the crate `joblib-hash`):
 //!   deterministic digests of any `serde` value, fast on large arrays.
-//! - [`memory`] ([`joblib-memory`](https://docs.rs/joblib-memory)):
+//! - [`memory`] (the crate `joblib-memory`):
 //!   `Memory` and `#[joblib::cache]`, transparent disk caching of function
 //!   results that notices when a function's code changed.
-//! - [`parallel`] ([`joblib-parallel`](https://docs.rs/joblib-parallel)):
+//! - [`parallel`] (the crate `joblib-parallel`, and `joblib-process`):
 //!   `Parallel` and `delayed`, ordered parallel loops over pluggable
 //!   backends (sequential, threads, a reusable pool of worker processes, or
 //!   your own `ParallelBackend`).
-//! - [`persist`] ([`joblib-persist`](https://docs.rs/joblib-persist)):
+//! - [`persist`] (the crate `joblib-persist`):
 //!   `dump` and `load` of any `serde` value holding large arrays, compressed
 //!   on all cores or memory-mapped without a copy, in a checksummed format
 //!   that cannot execute code.
+//!
+//! Each layer's documentation is part of this crate's, under these
+//! modules, so `cargo doc --no-deps -p joblib` documents everything public.
 //!
 //! # Hashing
 //!
@@ -99,12 +102,12 @@
 //! # Worker processes
 //!
 //! joblib's default backend, loky, runs tasks in other processes. Here the
-//! `"processes"` backend does, for tasks made by [`delayed_remote`]: a
+//! `"processes"` backend does, for tasks made by [`delayed_remote`][delayed_remote_fn]: a
 //! function that captures nothing (checked when compiling) and serializable
 //! arguments. Workers are this program started again; a constructor makes
-//! them workers before `main`, and [`init`] at the top of `main` is the
+//! them workers before `main`, and [`init`][init_fn] at the top of `main` is the
 //! safety net. Large values go to workers once, through memory-mapped
-//! files, with [`Shared`].
+//! files, with [`Shared`][shared_type]. (Feature `processes`, on by default, Unix.)
 //!
 //! ```no_run
 //! use joblib::prelude::*;
@@ -124,27 +127,84 @@
 //! }
 //! ```
 //!
-//! See `examples/processes.rs` and the [`parallel::process`] module
-//! (the crate [`joblib-process`](https://docs.rs/joblib-process)). To run
-//! tasks elsewhere (another machine, MPI), see the remote-task API in
-//! [`parallel::remote`] and `examples/pipe_backend.rs`.
+//! See `examples/processes.rs` and the [`parallel::process`][process_mod]
+//! module (the crate `joblib-process`).
+//!
+//! # Writing a backend
+//!
+//! Everything a backend author needs is under [`parallel`]:
+//!
+//! - [`ParallelBackend`](parallel::ParallelBackend), the trait to
+//!   implement, and [`Batch`](parallel::Batch), what it runs
+//!   ([`Batch::run`](parallel::Batch::run) on any thread of this process);
+//!   register it by name with
+//!   [`register_backend`](parallel::register_backend), or pass it by value
+//!   to [`Parallel::backend`]. `examples/custom_backend.rs` is one.
+//! - To run tasks elsewhere (another process, another machine, MPI): the
+//!   remote-task API of [`parallel::remote`][remote_mod] (feature
+//!   `processes`): a batch of [`delayed_remote`][delayed_remote_fn] tasks
+//!   becomes a [`RemoteBatch`][remote_batch] with
+//!   [`Batch::into_remote`][into_remote], whose request bytes any transport
+//!   can carry to a process of the same program, which answers them with
+//!   [`serve_request`][serve_request_fn]; values sent once for many tasks
+//!   are [`Shared`][shared_type]. `examples/pipe_backend.rs` is one, over
+//!   a child's stdin and stdout.
+//! - The process backend itself, [`ProcessBackend`][process_backend], is
+//!   built on that API alone.
+//!
+//! <!-- Link targets below depend on the features. -->
+
+#![cfg_attr(
+    all(feature = "processes", unix),
+    doc = "[delayed_remote_fn]: fn@delayed_remote
+[init_fn]: fn@init
+[shared_type]: Shared
+[process_mod]: parallel::process
+[process_backend]: parallel::ProcessBackend"
+)]
+#![cfg_attr(
+    feature = "processes",
+    doc = "[remote_mod]: parallel::remote
+[remote_batch]: parallel::RemoteBatch
+[into_remote]: parallel::Batch::into_remote
+[serve_request_fn]: fn@parallel::serve_request"
+)]
+#![cfg_attr(
+    not(all(feature = "processes", unix)),
+    doc = "[delayed_remote_fn]: #worker-processes
+[init_fn]: #worker-processes
+[shared_type]: #worker-processes
+[process_mod]: #worker-processes
+[process_backend]: #worker-processes"
+)]
+#![cfg_attr(
+    not(feature = "processes"),
+    doc = "[remote_mod]: #writing-a-backend
+[remote_batch]: #writing-a-backend
+[into_remote]: #writing-a-backend
+[serve_request_fn]: #writing-a-backend"
+)]
 
 mod error;
 
 pub use error::{Error, Result};
+#[doc(inline)]
 pub use joblib_hash as hash;
+#[doc(inline)]
 pub use joblib_memory as memory;
-/// Parallel loops: everything of [`joblib_parallel`], and with the
+/// Parallel loops: everything of the crate `joblib-parallel`, and with the
 /// `processes` feature the worker-process backend of `joblib-process`.
 pub mod parallel {
     #[cfg(feature = "processes")]
     pub use crate::delayed_remote;
     pub use joblib_parallel::*;
     #[cfg(all(feature = "processes", unix))]
+    #[doc(inline)]
     pub use joblib_process as process;
     #[cfg(all(feature = "processes", unix))]
     pub use joblib_process::{ProcessBackend, init};
 }
+#[doc(inline)]
 pub use joblib_persist as persist;
 /// The `ndarray` crate (0.17, with `serde`) that joblib's array support is built for.
 pub use joblib_persist::ndarray;
@@ -164,13 +224,55 @@ pub use joblib_process::init;
 #[cfg(all(feature = "processes", unix))]
 pub use remote_tasks::delayed_remote;
 
+/// `delayed_remote!(f, a, b, c)`: a task calling `f(a, b, c)` that may run
+/// in a worker process; [`joblib_parallel::delayed_remote!`], through
+/// [`delayed_remote`](fn@delayed_remote) so that the `"processes"` backend is linked in and
+/// registered. `delayed_remote!(f, x)` is `delayed_remote(f, x)`;
+/// `delayed_remote!(f)` calls `f()`.
+///
+/// ```
+/// use joblib::prelude::*;
+///
+/// fn scaled(x: u64, factor: u64, offset: u64) -> u64 {
+///     x * factor + offset
+/// }
+///
+/// // Threads here; `.backend("processes")` sends the tasks to workers.
+/// let out = Parallel::new().run((0..3).map(|x| delayed_remote!(scaled, x, 10, 1)))?;
+/// assert_eq!(out, [1, 11, 21]);
+/// // For closures and functions of threads, `delayed!`.
+/// let out = Parallel::new().run((0..3).map(|x| delayed!(|a: u64, b: u64| a + b, x, 1)))?;
+/// assert_eq!(out, [1, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(all(feature = "processes", unix))]
+#[macro_export]
+macro_rules! delayed_remote {
+    ($f:expr $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(move |()| __joblib_f(), ())
+    }};
+    ($f:expr, $x:expr $(,)?) => {
+        $crate::delayed_remote($f, $x)
+    };
+    ($f:expr, $($x:expr),+ $(,)?) => {{
+        let __joblib_f = $f;
+        $crate::delayed_remote(
+            move |__joblib_args| {
+                $crate::parallel::__private::CallWith::call_with(__joblib_f, __joblib_args)
+            },
+            ($($x,)+),
+        )
+    }};
+}
+
 #[cfg(all(feature = "processes", unix))]
 mod remote_tasks {
     use joblib_parallel::DelayedRemote;
     use serde::Serialize;
     use serde::de::DeserializeOwned;
 
-    /// [`joblib_parallel::delayed_remote`]: wraps a call `f(args)` so that it
+    /// [`joblib_parallel::delayed_remote`](fn@joblib_parallel::delayed_remote): wraps a call `f(args)` so that it
     /// can run in a worker process. Using it also links joblib-process into
     /// the program, whose constructor registers the `"processes"` backend and
     /// turns worker processes into workers before `main`.
@@ -189,10 +291,17 @@ pub use joblib_persist::{dump, load, load_mmap};
 
 /// The items most programs need: `use joblib::prelude::*;`.
 pub mod prelude {
+    /// The function [`delayed_remote`](fn@crate::delayed_remote) and the macro
+    /// [`delayed_remote!`](crate::delayed_remote!) (several arguments).
+    #[cfg(feature = "processes")]
+    pub use crate::delayed_remote;
     pub use joblib_hash::{Digest, Hasher, hash};
     pub use joblib_memory::{Memory, cache};
-    pub use joblib_parallel::{Parallel, ParallelBackend, delayed, parallel_config};
     #[cfg(feature = "processes")]
-    pub use joblib_parallel::{Shared, delayed_remote};
+    pub use joblib_parallel::Shared;
+    /// The function [`delayed`](fn@joblib_parallel::delayed) and the macro
+    /// [`delayed!`](joblib_parallel::delayed!) (several arguments).
+    pub use joblib_parallel::delayed;
+    pub use joblib_parallel::{Parallel, ParallelBackend, parallel_config};
     pub use joblib_persist::{dump, load, load_mmap};
 }

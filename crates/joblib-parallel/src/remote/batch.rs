@@ -92,8 +92,8 @@ impl Batch {
     /// # Errors
     ///
     /// [`NotRemote`], holding the batch, if its tasks were not made by
-    /// [`delayed_remote`](crate::delayed_remote) or
-    /// [`try_delayed_remote`](crate::try_delayed_remote); its message names
+    /// [`delayed_remote`](fn@crate::delayed_remote) or
+    /// [`try_delayed_remote`](fn@crate::try_delayed_remote); its message names
     /// the task type and says so.
     pub fn into_remote(self, backend: &str) -> Result<RemoteBatch, NotRemote> {
         match self.job.remote_entry() {

@@ -53,7 +53,7 @@ macro_rules! assert_zero_sized {
 /// Wraps a call `f(args)` so that it can run in a worker process of the
 /// `"processes"` backend (crate `joblib-process`), or any other backend
 /// that runs tasks elsewhere through a [`RemoteBatch`](crate::RemoteBatch): the process-ready spelling of
-/// [`delayed`](crate::delayed).
+/// [`delayed`](fn@crate::delayed).
 ///
 /// `f` must be a `fn` item or a closure that captures nothing: a worker
 /// finds the function in its own copy of the program, so there is no
