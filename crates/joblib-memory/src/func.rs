@@ -344,7 +344,7 @@ impl Core {
             return;
         };
         let hex = digest.map(Digest::to_hex);
-        log.append(&Call {
+        let appended = log.append(&Call {
             function: &self.name,
             fingerprint: &self.fingerprint,
             digest: hex.as_deref(),
@@ -354,6 +354,15 @@ impl Core {
             took,
             bytes,
         });
+        if let Err(why) = appended {
+            self.warn(
+                Cause::RunLog,
+                format_args!(
+                    "{why}: calls of {} are not recorded in the run log",
+                    self.name
+                ),
+            );
+        }
     }
 
     /// Why a miss recomputes: what the load found, or else a change of

@@ -193,9 +193,9 @@ impl RunLogWriter {
 
     /// Appends one record with one `write` to a file opened with
     /// `O_APPEND`: writers in other threads and processes never interleave
-    /// with it. Failures are reported at `debug` level only: the log never
-    /// disturbs a call.
-    pub(crate) fn append(&self, call: &Call<'_>) {
+    /// with it. A failure never disturbs the call: it is returned, for the
+    /// caller to warn about, and the next append tries again.
+    pub(crate) fn append(&self, call: &Call<'_>) -> Result<(), String> {
         let line = Line {
             time: unix_seconds(SystemTime::now()),
             function: call.function,
@@ -210,30 +210,32 @@ impl RunLogWriter {
             host: host(),
         };
         let mut buf = Vec::with_capacity(256);
-        if serde_json::to_writer(&mut buf, &line).is_err() {
-            return;
+        if let Err(e) = serde_json::to_writer(&mut buf, &line) {
+            return Err(format!("cannot encode a record: {e}"));
         }
         buf.push(b'\n');
         let mut guard = lock(&self.file);
         if guard.is_none() {
             match self.open() {
                 Ok(f) => *guard = Some(f),
-                Err(e) => {
-                    tracing::debug!(path = %self.path.display(), error = %e, "cannot open the run log");
-                    return;
-                }
+                Err(e) => return Err(format!("cannot open {}: {e}", self.path.display())),
             }
         }
-        let Some(file) = guard.as_mut() else { return };
+        let Some(file) = guard.as_mut() else {
+            return Ok(());
+        };
         match file.write(&buf) {
             Ok(n) if n == buf.len() => {}
             Ok(n) => {
-                tracing::debug!(path = %self.path.display(), written = n, "short write to the run log")
+                return Err(format!(
+                    "short write to {} ({n} of {} bytes)",
+                    self.path.display(),
+                    buf.len()
+                ));
             }
             Err(e) => {
-                tracing::debug!(path = %self.path.display(), error = %e, "cannot append to the run log");
                 *guard = None;
-                return;
+                return Err(format!("cannot append to {}: {e}", self.path.display()));
             }
         }
         let written = self
@@ -244,6 +246,7 @@ impl RunLogWriter {
             self.since_check.store(0, Ordering::Relaxed);
             self.rotate_if_needed(&mut guard);
         }
+        Ok(())
     }
 
     /// Renames a full log to `runs.1.jsonl` (replacing the previous one),

@@ -44,6 +44,8 @@ pub(crate) enum Cause {
     StoreRead,
     /// Cleaning up (removing entries, leftovers, size limits) failed.
     Cleanup,
+    /// A record could not be appended to the run log.
+    RunLog,
 }
 
 impl Cause {
@@ -57,6 +59,7 @@ impl Cause {
             Cause::StoreFailed => "store_failed",
             Cause::StoreRead => "store_read_failed",
             Cause::Cleanup => "cleanup_failed",
+            Cause::RunLog => "run_log_failed",
         }
     }
 }

@@ -68,6 +68,15 @@ fn warnings_child_entry() {
     match mode {
         "auto" => provoke_warnings(dir, Warnings::Auto),
         "silent" => provoke_warnings(dir, Warnings::Silent),
+        "runlog" => {
+            // A directory stands where the run log goes: appends fail.
+            fs::create_dir_all(std::path::Path::new(dir).join("runs.jsonl")).unwrap();
+            let memory = Memory::builder(dir).build().unwrap();
+            let f = memory.cache("w::logged", |x: u32| x + 1);
+            for x in [1, 1, 2] {
+                assert_eq!(f.call(x), x + 1);
+            }
+        }
         "subscriber" => {
             let subscriber = tracing::subscriber::NoSubscriber::default();
             // Any real subscriber counts; this one drops what it gets.
@@ -182,4 +191,14 @@ fn memory_new_on_an_unusable_location_computes() {
     let memory = Memory::new("/proc/joblib-cache-new-test");
     assert!(!memory.is_enabled());
     assert_eq!(memory.cache("w::h", |x: u8| x + 1).call(1), 2);
+}
+
+#[test]
+fn a_run_log_that_cannot_be_written_is_said_once() {
+    let lines = child_warnings("runlog");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("runs.jsonl") && lines[0].contains("not recorded in the run log"),
+        "{lines:#?}"
+    );
 }
