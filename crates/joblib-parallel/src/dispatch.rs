@@ -335,7 +335,7 @@ where
         let collector = self.shared.collector.as_ref()?;
         let mut collector = collector.lock().unwrap_or_else(PoisonError::into_inner);
         debug_assert!(collector.is_complete());
-        Some(std::mem::take(&mut collector.results))
+        Some(collector.take())
     }
 
     /// Reports the end of a call in which every task ran.

@@ -172,3 +172,80 @@ fn n_jobs_two_runs_two_tasks_at_once() {
         .unwrap();
     assert_eq!(met, [true, true]);
 }
+
+/// Yields `0..n` but claims a length of `claimed` (a size hint is no promise).
+struct Claims {
+    next: u64,
+    n: u64,
+    claimed: usize,
+}
+
+impl Iterator for Claims {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        (self.next < self.n).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claimed.saturating_sub(self.next as usize), None)
+    }
+}
+
+#[test]
+fn run_keeps_order_whatever_the_size_hint_says() {
+    // Fewer, more, and no reserved room than the input holds: results past
+    // the reserved room arrive in their own vectors and must follow in order.
+    for claimed in [0, 1, 333, 5_000, 12_345, 100_000] {
+        for size in [BatchSize::Auto, BatchSize::Fixed(7), BatchSize::Fixed(1_000)] {
+            let input = Claims {
+                next: 0,
+                n: 5_000,
+                claimed,
+            };
+            let out = Parallel::new()
+                .n_jobs(3)
+                .batch_size(size)
+                .run(input.map(|x| delayed(|x: u64| x.to_string(), x)))
+                .unwrap();
+            let expected: Vec<String> = (0..5_000u64).map(|x| x.to_string()).collect();
+            assert_eq!(out, expected, "claimed {claimed}, {size:?}");
+        }
+    }
+}
+
+#[test]
+fn results_of_a_failed_run_are_dropped_exactly_once() {
+    use std::sync::Arc;
+    let token = Arc::new(());
+    for fail_at in [0u64, 1, 999, 4_000, 9_999] {
+        let t = Arc::clone(&token);
+        let err = Parallel::new()
+            .n_jobs(2)
+            .batch_size(BatchSize::Fixed(100))
+            .run((0..10_000u64).map(|i| {
+                let t = Arc::clone(&t);
+                joblib_parallel::try_delayed(
+                    move |i: u64| {
+                        if i == fail_at {
+                            Err(format!("task {i} fails"))
+                        } else {
+                            Ok(Arc::clone(&t))
+                        }
+                    },
+                    i,
+                )
+            }))
+            .unwrap_err();
+        assert!(err.to_string().contains(&format!("task {fail_at} fails")), "{err}");
+        drop(t);
+        // Every result held a clone; workers may still be finishing
+        // batches of the stopped call, which drop theirs when done.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&token) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(Arc::strong_count(&token), 1, "fail_at {fail_at}");
+    }
+}

@@ -1,13 +1,14 @@
 //! A batch: consecutive tasks of one call, type-erased so any backend can
 //! run them.
 
-use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+
+use super::collect::{Collector, Sink, Slot};
 
 use crate::error::{BoxError, Error, panic_message};
 use crate::nesting;
@@ -108,71 +109,9 @@ pub(crate) struct CallShared<R> {
     /// Tasks with an index at or above this do not start.
     pub(crate) cancel_from: AtomicUsize,
     pub(crate) epoch: Instant,
-    /// For `run`: results are appended here, in order, by the worker that
-    /// finished the batch, while they are still in its cache.
+    /// For `run`: workers write results here, in place and in order (see
+    /// [`Collector`]).
     pub(crate) collector: Option<Mutex<Collector<R>>>,
-}
-
-/// Assembles the results of `run` in input order from batches finishing in
-/// any order.
-pub(crate) struct Collector<R> {
-    pub(crate) results: Vec<R>,
-    next_seq: usize,
-    early: BTreeMap<usize, Vec<R>>,
-    /// The results vector is lent to the worker running batch `next_seq`.
-    lent: bool,
-}
-
-impl<R> Collector<R> {
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        Collector {
-            results: Vec::with_capacity(capacity),
-            next_seq: 0,
-            early: BTreeMap::new(),
-            lent: false,
-        }
-    }
-
-    /// Lends the results vector to batch `seq` if it is the next one in
-    /// order, so that it pushes its results there directly, with no copy.
-    fn lend(&mut self, seq: usize) -> Option<Vec<R>> {
-        if seq != self.next_seq || self.lent {
-            return None;
-        }
-        self.lent = true;
-        Some(std::mem::take(&mut self.results))
-    }
-
-    /// Takes back the lent vector; `complete` if the batch ran all its tasks.
-    fn give_back(&mut self, results: Vec<R>, complete: bool) {
-        self.results = results;
-        self.lent = false;
-        if complete {
-            self.next_seq += 1;
-            while let Some(batch) = self.early.remove(&self.next_seq) {
-                self.results.extend(batch);
-                self.next_seq += 1;
-            }
-        }
-    }
-
-    fn add(&mut self, seq: usize, batch: Vec<R>) {
-        if seq != self.next_seq || self.lent {
-            self.early.insert(seq, batch);
-            return;
-        }
-        self.results.extend(batch);
-        self.next_seq += 1;
-        while let Some(batch) = self.early.remove(&self.next_seq) {
-            self.results.extend(batch);
-            self.next_seq += 1;
-        }
-    }
-
-    /// Whether every batch added so far has been placed.
-    pub(crate) fn is_complete(&self) -> bool {
-        self.early.is_empty()
-    }
 }
 
 /// Which task of a batch is running, and since when; read by the call to
@@ -256,11 +195,12 @@ impl<T: Task> TypedJob<T> {
     }
 
     /// Hands a batch's results to the call: into the collector (for `run`)
-    /// when the batch is complete, and as an outcome.
+    /// when the batch is complete, and as an outcome. `slot` is where the
+    /// results were written in place, if they were.
     fn deliver(
         &mut self,
         mut results: Vec<T::Output>,
-        is_lent: bool,
+        slot: Option<Slot<T::Output>>,
         completed: usize,
         error: Option<Error>,
         elapsed: Duration,
@@ -270,9 +210,9 @@ impl<T: Task> TypedJob<T> {
         let complete = error.is_none() && !cancelled;
         if let Some(collector) = &self.shared.collector {
             let mut collector = collector.lock().unwrap_or_else(PoisonError::into_inner);
-            if is_lent {
-                // Given back even after a failure, which fails the call anyway.
-                collector.give_back(std::mem::take(&mut results), complete);
+            if let Some(slot) = slot {
+                // Handed back even after a failure, which drops its results.
+                collector.place(seq, slot, complete);
             } else if complete {
                 collector.add(seq, std::mem::take(&mut results));
             }
@@ -287,30 +227,18 @@ impl<T: Task> TypedJob<T> {
         });
     }
 
-    fn send(&mut self, outcome: Outcome<T::Output>) {
-        self.sent = true;
-        // The call may be gone (it returned early); nobody wants the result.
-        let _ = self.shared.tx.send(outcome);
-    }
-}
-
-impl<T: Task> Job for TypedJob<T> {
-    fn run(mut self: Box<Self>) {
-        let tasks = std::mem::take(&mut self.tasks);
+    /// Runs the tasks in order into `out`, until the end, an error, a panic
+    /// or the call's abort; returns how many completed, the error, and
+    /// whether the abort cut the batch short.
+    fn run_into<S: Sink<T::Output>>(
+        &self,
+        tasks: Vec<T>,
+        out: &mut S,
+    ) -> (usize, Option<Error>, bool) {
         let first = self.first;
-        let lent = self.shared.collector.as_ref().and_then(|c| {
-            c.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .lend(self.seq)
-        });
-        let is_lent = lent.is_some();
-        let mut results = lent.unwrap_or_else(|| Vec::with_capacity(tasks.len()));
-        // Results of earlier batches already in a lent vector.
-        let base = results.len();
         let mut error = None;
         let mut cancelled = false;
         let cancel_from = &self.shared.cancel_from;
-        let start = Instant::now();
         let check_every = if self.clock.is_some() {
             1
         } else {
@@ -321,7 +249,7 @@ impl<T: Task> Job for TypedJob<T> {
             while tasks.len() > 0 {
                 // Tasks succeed in order, so the next task's index is the
                 // number of results so far.
-                let index = first + results.len() - base;
+                let index = first + out.written();
                 if cancel_from.load(Ordering::Relaxed) <= index {
                     cancelled = true;
                     return;
@@ -335,15 +263,15 @@ impl<T: Task> Job for TypedJob<T> {
                 let chunk = tasks.by_ref().take(check_every);
                 if T::INFALLIBLE {
                     // `TrustedLen`: a loop with the length in a register.
-                    results.extend(chunk.map(|task| infallible(task.run())));
+                    out.put_all(chunk.map(|task| infallible(task.run())));
                     continue;
                 }
                 for task in chunk {
                     match task.run() {
-                        Ok(r) => results.push(r),
+                        Ok(r) => out.put(r),
                         Err(source) => {
                             error = Some(Error::Task {
-                                index: first + results.len() - base,
+                                index: first + out.written(),
                                 source,
                             });
                             return;
@@ -352,8 +280,7 @@ impl<T: Task> Job for TypedJob<T> {
                 }
             }
         }));
-        let index = first + results.len() - base;
-        let elapsed = start.elapsed();
+        let index = first + out.written();
         if let Some(clock) = &self.clock {
             clock.running.store(0, Ordering::Release);
         }
@@ -367,8 +294,39 @@ impl<T: Task> Job for TypedJob<T> {
             // Later tasks of the call are not worth starting.
             cancel_from.fetch_min(index, Ordering::Relaxed);
         }
-        let completed = results.len() - base;
-        self.deliver(results, is_lent, completed, error, elapsed, cancelled);
+        (out.written(), error, cancelled)
+    }
+
+    fn send(&mut self, outcome: Outcome<T::Output>) {
+        self.sent = true;
+        // The call may be gone (it returned early); nobody wants the result.
+        let _ = self.shared.tx.send(outcome);
+    }
+}
+
+impl<T: Task> Job for TypedJob<T> {
+    fn run(mut self: Box<Self>) {
+        let tasks = std::mem::take(&mut self.tasks);
+        let slot = self.shared.collector.as_ref().and_then(|c| {
+            c.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .slot(self.first, tasks.len())
+        });
+        let start = Instant::now();
+        let (results, slot, ended) = match slot {
+            Some(mut slot) => {
+                let ended = self.run_into(tasks, &mut slot);
+                (Vec::new(), Some(slot), ended)
+            }
+            None => {
+                let mut results = Vec::with_capacity(tasks.len());
+                let ended = self.run_into(tasks, &mut results);
+                (results, None, ended)
+            }
+        };
+        let elapsed = start.elapsed();
+        let (completed, error, cancelled) = ended;
+        self.deliver(results, slot, completed, error, elapsed, cancelled);
     }
 
     #[cfg(feature = "remote")]
@@ -418,7 +376,7 @@ impl<T: Task> Job for TypedJob<T> {
         };
         let (encoded, error): (&[u8], Option<Error>) = match end {
             RemoteEnd::Skipped => {
-                return self.deliver(Vec::new(), false, 0, None, Duration::ZERO, true);
+                return self.deliver(Vec::new(), None, 0, None, Duration::ZERO, true);
             }
             RemoteEnd::Died { pid, reason } => (
                 &[],
@@ -476,7 +434,7 @@ impl<T: Task> Job for TypedJob<T> {
             self.shared.cancel_from.fetch_min(index, Ordering::Relaxed);
         }
         let completed = results.len();
-        self.deliver(results, false, completed, error, elapsed, false);
+        self.deliver(results, None, completed, error, elapsed, false);
     }
 
     fn fail(mut self: Box<Self>, backend: &str, source: BoxError) {
@@ -513,32 +471,5 @@ impl<T: Task> Drop for TypedJob<T> {
                 cancelled: false,
             });
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Collector;
-
-    #[test]
-    fn collector_orders_batches_and_lends_to_the_next() {
-        let mut c = Collector::with_capacity(8);
-        // Batch 1 finishes first and waits.
-        c.add(1, vec![3, 4]);
-        // Batch 0 is next: it gets the vector, and nobody else does.
-        let mut lent = c.lend(0).unwrap();
-        assert!(c.lend(0).is_none() && c.lend(2).is_none());
-        // Batch 2 finishes while the vector is lent: it waits too.
-        c.add(2, vec![5]);
-        lent.extend([1, 2]);
-        c.give_back(lent, true);
-        assert_eq!(c.results, [1, 2, 3, 4, 5]);
-        assert!(c.is_complete());
-        // Batch 3 gets the vector with everything before it.
-        let lent = c.lend(3).unwrap();
-        assert_eq!(lent.len(), 5);
-        c.give_back(lent, false);
-        // An incomplete batch does not advance the order.
-        assert!(c.lend(3).is_some());
     }
 }

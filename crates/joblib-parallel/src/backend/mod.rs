@@ -2,12 +2,14 @@
 //! named backends.
 
 mod batch;
+mod collect;
 mod registry;
 mod sequential;
 mod threads;
 
 pub use batch::Batch;
-pub(crate) use batch::{CallShared, Collector, Outcome, TaskClock, TypedJob};
+pub(crate) use batch::{CallShared, Outcome, TaskClock, TypedJob};
+pub(crate) use collect::Collector;
 pub use registry::{BackendSpec, register_backend};
 pub(crate) use registry::{is_registered, resolve_name};
 pub use sequential::SequentialBackend;
