@@ -330,10 +330,14 @@ macro_rules! try_delayed {
 /// process-ready spelling of [`delayed!`](crate::delayed!).
 ///
 /// `delayed_remote!(f, x)` is [`delayed_remote(f, x)`](fn@crate::delayed_remote) and
-/// `delayed_remote!(f)` calls `f()`; up to 12 arguments. The bounds are
-/// [`delayed_remote`](fn@crate::delayed_remote)'s: `f` is a `fn` item or a closure that captures
-/// nothing, and every argument and the result are `Serialize` and
-/// `DeserializeOwned` (the arguments travel as one tuple).
+/// `delayed_remote!(f)` calls `f()`; up to 12 arguments. `f` is the path of
+/// a function or a closure written in place that captures nothing: the
+/// macro calls it from a function of its own, so a closure that captures a
+/// variable, or a variable holding a function, is refused by type checking
+/// ("closures can only be coerced to `fn` types if they do not capture any
+/// variables"); pass the data as one more argument. Every argument and the
+/// result are `Serialize` and `DeserializeOwned` (the arguments travel as
+/// one tuple).
 ///
 /// ```
 /// use joblib_parallel::{Parallel, delayed_remote};
@@ -348,35 +352,33 @@ macro_rules! try_delayed {
 ///     .n_jobs(2)
 ///     .run((0..3).map(|i| delayed_remote!(norm, 3.0 * f64::from(i), 4.0 * f64::from(i))))?;
 /// assert_eq!(norms, [0.0, 5.0, 10.0]);
+/// let sums = Parallel::new().run((0..3).map(|i| delayed_remote!(|a: i32, b: i32| a + b, i, 10)))?;
+/// assert_eq!(sums, [10, 11, 12]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// A closure that captures a variable does not build:
+/// A closure that captures a variable is a type error:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0308
 /// use joblib_parallel::delayed_remote;
 /// let offset = 10;
 /// let task = delayed_remote!(move |x: i32, y: i32| x + y + offset, 1, 2);
-/// # fn run<T: joblib_parallel::Task>(t: T) { let _ = t.run(); }
-/// # run(task);
 /// ```
 #[cfg(feature = "remote")]
 #[macro_export]
 macro_rules! delayed_remote {
-    ($f:expr $(,)?) => {{
-        let __joblib_f = $f;
-        $crate::delayed_remote(move |()| __joblib_f(), ())
-    }};
+    ($f:expr $(,)?) => {
+        $crate::delayed_remote(|()| ($f)(), ())
+    };
     ($f:expr, $x:expr $(,)?) => {
         $crate::delayed_remote($f, $x)
     };
-    ($f:expr, $($x:expr),+ $(,)?) => {{
-        let __joblib_f = $f;
+    ($f:expr, $($x:expr),+ $(,)?) => {
         $crate::delayed_remote(
-            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            |__joblib_args| $crate::__private::CallWith::call_with($f, __joblib_args),
             ($($x,)+),
         )
-    }};
+    };
 }
 
 /// `try_delayed_remote!(f, a, b, c)`: `delayed_remote!`
@@ -394,23 +396,27 @@ macro_rules! delayed_remote {
 /// assert_eq!(out, [255]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// ```compile_fail,E0308
+/// use joblib_parallel::try_delayed_remote;
+/// let radix = 16;
+/// let task = try_delayed_remote!(move |t: String, _: ()| u8::from_str_radix(&t, radix), "ff".to_owned(), ());
+/// ```
 #[cfg(feature = "remote")]
 #[macro_export]
 macro_rules! try_delayed_remote {
-    ($f:expr $(,)?) => {{
-        let __joblib_f = $f;
-        $crate::try_delayed_remote(move |()| __joblib_f(), ())
-    }};
+    ($f:expr $(,)?) => {
+        $crate::try_delayed_remote(|()| ($f)(), ())
+    };
     ($f:expr, $x:expr $(,)?) => {
         $crate::try_delayed_remote($f, $x)
     };
-    ($f:expr, $($x:expr),+ $(,)?) => {{
-        let __joblib_f = $f;
+    ($f:expr, $($x:expr),+ $(,)?) => {
         $crate::try_delayed_remote(
-            move |__joblib_args| $crate::__private::CallWith::call_with(__joblib_f, __joblib_args),
+            |__joblib_args| $crate::__private::CallWith::call_with($f, __joblib_args),
             ($($x,)+),
         )
-    }};
+    };
 }
 
 /// Unwraps the result of an `INFALLIBLE` task or item.

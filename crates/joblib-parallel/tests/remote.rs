@@ -218,7 +218,7 @@ fn macro_made_tasks_round_trip_with_several_arguments() {
 
     let out = run(
         Mode::Serve,
-        (0..3u32).map(|_| joblib_parallel::delayed_remote!(|| std::process::id())),
+        (0..3u32).map(|_| joblib_parallel::delayed_remote!(std::process::id)),
     )
     .unwrap();
     assert_eq!(out, [std::process::id(); 3]);
@@ -235,4 +235,30 @@ fn macro_made_tasks_round_trip_with_several_arguments() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+fn double(x: u64) -> u64 {
+    2 * x
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+#[test]
+fn tasks_of_one_batch_may_call_different_functions() {
+    // One task type (`fn(u64) -> u64`), two functions: each task carries
+    // its own.
+    let out = run(
+        Mode::Serve,
+        (0..9u64).map(|x| {
+            let f: fn(u64) -> u64 = if x % 3 == 0 { double } else { square };
+            delayed_remote(f, x)
+        }),
+    )
+    .unwrap();
+    let expected: Vec<u64> = (0..9u64)
+        .map(|x| if x % 3 == 0 { double(x) } else { square(x) })
+        .collect();
+    assert_eq!(out, expected);
 }

@@ -198,7 +198,11 @@ fn run_keeps_order_whatever_the_size_hint_says() {
     // Fewer, more, and no reserved room than the input holds: results past
     // the reserved room arrive in their own vectors and must follow in order.
     for claimed in [0, 1, 333, 5_000, 12_345, 100_000] {
-        for size in [BatchSize::Auto, BatchSize::Fixed(7), BatchSize::Fixed(1_000)] {
+        for size in [
+            BatchSize::Auto,
+            BatchSize::Fixed(7),
+            BatchSize::Fixed(1_000),
+        ] {
             let input = Claims {
                 next: 0,
                 n: 5_000,
@@ -238,7 +242,10 @@ fn results_of_a_failed_run_are_dropped_exactly_once() {
                 )
             }))
             .unwrap_err();
-        assert!(err.to_string().contains(&format!("task {fail_at} fails")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("task {fail_at} fails")),
+            "{err}"
+        );
         drop(t);
         // Every result held a clone; workers may still be finishing
         // batches of the stopped call, which drop theirs when done.

@@ -103,7 +103,8 @@
 //!
 //! joblib's default backend, loky, runs tasks in other processes. Here the
 //! `"processes"` backend does, for tasks made by [`delayed_remote`][delayed_remote_fn]: a
-//! function that captures nothing (checked when compiling) and serializable
+//! function that captures nothing (a function pointer: a capturing closure is a
+//! type error at `cargo check`) and serializable
 //! arguments. Workers are this program started again; a constructor makes
 //! them workers before `main`, and [`init`][init_fn] at the top of `main` is the
 //! safety net. Large values go to workers once, through memory-mapped
@@ -248,22 +249,18 @@ pub use remote_tasks::delayed_remote;
 #[cfg(all(feature = "processes", unix))]
 #[macro_export]
 macro_rules! delayed_remote {
-    ($f:expr $(,)?) => {{
-        let __joblib_f = $f;
-        $crate::delayed_remote(move |()| __joblib_f(), ())
-    }};
+    ($f:expr $(,)?) => {
+        $crate::delayed_remote(|()| ($f)(), ())
+    };
     ($f:expr, $x:expr $(,)?) => {
         $crate::delayed_remote($f, $x)
     };
-    ($f:expr, $($x:expr),+ $(,)?) => {{
-        let __joblib_f = $f;
+    ($f:expr, $($x:expr),+ $(,)?) => {
         $crate::delayed_remote(
-            move |__joblib_args| {
-                $crate::parallel::__private::CallWith::call_with(__joblib_f, __joblib_args)
-            },
+            |__joblib_args| $crate::parallel::__private::CallWith::call_with($f, __joblib_args),
             ($($x,)+),
         )
-    }};
+    };
 }
 
 #[cfg(all(feature = "processes", unix))]
@@ -276,10 +273,18 @@ mod remote_tasks {
     /// can run in a worker process. Using it also links joblib-process into
     /// the program, whose constructor registers the `"processes"` backend and
     /// turns worker processes into workers before `main`.
+    ///
+    /// `f` is a function pointer: a `fn` item, or a closure that captures
+    /// nothing; a capturing closure is a type error (pass what it captures
+    /// as an argument).
+    ///
+    /// ```compile_fail,E0308
+    /// let offset = 10;
+    /// let task = joblib::delayed_remote(move |x: i32| x + offset, 1);
+    /// ```
     #[inline]
-    pub fn delayed_remote<F, A, R>(f: F, args: A) -> DelayedRemote<F, A>
+    pub fn delayed_remote<A, R>(f: fn(A) -> R, args: A) -> DelayedRemote<fn(A) -> R, A>
     where
-        F: Fn(A) -> R + Copy + Send + Sync + 'static,
         A: Serialize + DeserializeOwned + Send + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {

@@ -8,7 +8,7 @@ use std::fmt;
 
 /// The version of the request and reply format. A worker refuses a
 /// request of another version, naming both.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The first bytes of a request.
 const REQUEST_MAGIC: [u8; 4] = *b"JLRQ";

@@ -56,7 +56,7 @@ pub fn build_identity() -> &'static str {
 /// loaded from a shared library, such as a Python extension, whose
 /// executable is another program). `None` where the check is not
 /// available (not Linux): the build identity alone guards.
-fn code_range() -> &'static Result<Option<(usize, usize)>, String> {
+pub(crate) fn code_range() -> &'static Result<Option<(usize, usize)>, String> {
     static RANGE: OnceLock<Result<Option<(usize, usize)>, String>> = OnceLock::new();
     RANGE.get_or_init(|| {
         if !cfg!(target_os = "linux") {

@@ -3,14 +3,13 @@
 
 use std::any::type_name;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::format::{Reply, Status};
-use super::serve::{clear_backtrace, take_backtrace};
+use super::serve::{clear_backtrace, code_range, take_backtrace};
 use super::shared::{self, Pending};
 use super::transport::Blob;
 use crate::error::{BoxError, panic_message};
@@ -19,35 +18,22 @@ use crate::task::{IntoTask, Task};
 /// A function and its arguments that may run in a worker process: made by
 /// [`delayed_remote`].
 ///
-/// It is a [`Task`] like any other, so it runs on every backend; only the
-/// `"processes"` backend sends it to another process.
+/// `F` is the function pointer type `fn(A) -> R`. It is a [`Task`] like any
+/// other, so it runs on every backend; only a backend that runs tasks
+/// elsewhere (the `"processes"` backend) sends it to another process.
 #[derive(Clone, Copy)]
 pub struct DelayedRemote<F, A> {
-    f: PhantomData<F>,
+    f: F,
     args: A,
 }
 
 /// A fallible function and its arguments that may run in a worker process:
-/// made by [`try_delayed_remote`].
+/// made by [`try_delayed_remote`]. `F` is the function pointer type
+/// `fn(A) -> Result<R, E>`.
 #[derive(Clone, Copy)]
 pub struct TryDelayedRemote<F, A> {
-    f: PhantomData<F>,
+    f: F,
     args: A,
-}
-
-/// Refuses, when the program is compiled, a function type that is not
-/// zero-sized: a closure that captures something cannot travel.
-macro_rules! assert_zero_sized {
-    ($f:ty) => {
-        const {
-            assert!(
-                size_of::<$f>() == 0,
-                "a task for worker processes must be a function or a closure that captures \
-                 nothing (a zero-sized type): pass the data the closure captures as an \
-                 argument instead, e.g. delayed_remote(|(x, data)| ..., (x, data))"
-            )
-        }
-    };
 }
 
 /// Wraps a call `f(args)` so that it can run in a worker process of the
@@ -55,13 +41,16 @@ macro_rules! assert_zero_sized {
 /// that runs tasks elsewhere through a [`RemoteBatch`](crate::RemoteBatch): the process-ready spelling of
 /// [`delayed`](fn@crate::delayed).
 ///
-/// `f` must be a `fn` item or a closure that captures nothing: a worker
-/// finds the function in its own copy of the program, so there is no
-/// captured state to carry. A capturing closure is refused when the program
-/// is compiled, with a message saying to pass the captured data as an
-/// argument. The arguments and the result cross the process boundary in
-/// joblib-persist's format, so they must be `Serialize` and
-/// `DeserializeOwned`.
+/// `f` is a function pointer: a `fn` item, or a closure that captures
+/// nothing, converts to one. A worker finds the function in its own copy of
+/// the program, so there is no captured state to carry: a closure that
+/// captures a variable is refused by type checking (`cargo check`, the
+/// editor), with rustc's note "closures can only be coerced to `fn` types
+/// if they do not capture any variables". Pass the data it captures as an
+/// argument instead: `delayed_remote(|(x, data)| ..., (x, data))`, or
+/// `delayed_remote!(f, x, data)`. The arguments and the result cross the
+/// process boundary in joblib-persist's format, so they must be `Serialize`
+/// and `DeserializeOwned`.
 ///
 /// ```
 /// use joblib_parallel::{Parallel, delayed_remote};
@@ -76,59 +65,52 @@ macro_rules! assert_zero_sized {
 ///     .n_jobs(2)
 ///     .run((0..3).map(|i| delayed_remote(norm, (3.0 * i as f64, 4.0 * i as f64))))?;
 /// assert_eq!(norms, [0.0, 5.0, 10.0]);
+///
+/// // A closure that captures nothing is a function too; the data it
+/// // needs comes as an argument.
+/// let offset = 10;
+/// let shifted = Parallel::new().run((0..3).map(|i| delayed_remote(|(x, k)| x + k, (i, offset))))?;
+/// assert_eq!(shifted, [10, 11, 12]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
-/// A closure that captures a variable does not compile:
+/// A closure that captures a variable is a type error (E0308, "expected fn
+/// pointer, found closure"):
 ///
-/// ```compile_fail
+/// ```compile_fail,E0308
 /// use joblib_parallel::delayed_remote;
 /// let offset = 10;
 /// let task = delayed_remote(move |x: i32| x + offset, 1);
 /// ```
-pub fn delayed_remote<F, A, R>(f: F, args: A) -> DelayedRemote<F, A>
+pub fn delayed_remote<A, R>(f: fn(A) -> R, args: A) -> DelayedRemote<fn(A) -> R, A>
 where
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
-    assert_zero_sized!(F);
-    let _ = f;
-    DelayedRemote {
-        f: PhantomData,
-        args,
-    }
+    DelayedRemote { f, args }
 }
 
 /// Like [`delayed_remote`], for a function returning `Result`: an `Err`
 /// stops the call and comes back as [`Error::Task`](crate::Error::Task)
 /// carrying the error's message (the error value itself stays in the worker).
-pub fn try_delayed_remote<F, A, R, E>(f: F, args: A) -> TryDelayedRemote<F, A>
+///
+/// ```compile_fail,E0308
+/// use joblib_parallel::try_delayed_remote;
+/// let limit = 10;
+/// let task = try_delayed_remote(move |x: i32| if x < limit { Ok(x) } else { Err("too big") }, 1);
+/// ```
+// The return type spells the task type users see in errors and docs.
+#[allow(clippy::type_complexity)]
+pub fn try_delayed_remote<A, R, E>(
+    f: fn(A) -> Result<R, E>,
+    args: A,
+) -> TryDelayedRemote<fn(A) -> Result<R, E>, A>
 where
-    F: Fn(A) -> Result<R, E> + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
-    assert_zero_sized!(F);
-    let _ = f;
-    TryDelayedRemote {
-        f: PhantomData,
-        args,
-    }
-}
-
-/// A value of the zero-sized function type `F`.
-///
-/// The constructors hold an `F` and check at compile time that it is
-/// zero-sized; `F: Copy`, so making another copy is allowed.
-fn conjure<F: Copy>() -> F {
-    assert_zero_sized!(F);
-    // SAFETY: `F` is zero-sized, so reading it from a dangling, well-aligned
-    // pointer reads no memory. `F` is inhabited: a value of it was given to
-    // `delayed_remote` (in this process or in the identical parent), and it
-    // is `Copy`, so one more value breaks no ownership rule.
-    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
+    TryDelayedRemote { f, args }
 }
 
 impl<F, A> DelayedRemote<F, A> {
@@ -145,17 +127,25 @@ impl<F, A> TryDelayedRemote<F, A> {
     }
 }
 
-/// What a process-ready task type has: its arguments, and a way to run
-/// them in a process that holds no value of the task.
+/// What a process-ready task type has: its arguments, its function's
+/// address, and a way to call a function of its type found by address.
 pub(crate) trait RemoteCall: Task {
     type Args: Serialize + DeserializeOwned;
     fn remote_args(&self) -> &Self::Args;
-    fn call(args: Self::Args) -> Result<Self::Output, BoxError>;
+    /// The address of the task's function.
+    fn function(&self) -> usize;
+    /// Calls the function at `address` with `args`.
+    ///
+    /// # Safety
+    ///
+    /// `address` must be that of a function of this task type's function
+    /// pointer type, as [`function`](RemoteCall::function) returned in this
+    /// process or in one running the same executable image.
+    unsafe fn call_at(address: usize, args: Self::Args) -> Result<Self::Output, BoxError>;
 }
 
-impl<F, A, R> Task for DelayedRemote<F, A>
+impl<A, R> Task for DelayedRemote<fn(A) -> R, A>
 where
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
@@ -164,7 +154,7 @@ where
 
     #[inline]
     fn run(self) -> Result<R, BoxError> {
-        Ok(conjure::<F>()(self.args))
+        Ok((self.f)(self.args))
     }
 
     fn remote_codec() -> Option<RemoteCodec<Self>> {
@@ -172,9 +162,8 @@ where
     }
 }
 
-impl<F, A, R> RemoteCall for DelayedRemote<F, A>
+impl<A, R> RemoteCall for DelayedRemote<fn(A) -> R, A>
 where
-    F: Fn(A) -> R + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
 {
@@ -182,23 +171,28 @@ where
     fn remote_args(&self) -> &A {
         &self.args
     }
-    fn call(args: A) -> Result<R, BoxError> {
-        Ok(conjure::<F>()(args))
+    fn function(&self) -> usize {
+        self.f as usize
+    }
+    unsafe fn call_at(address: usize, args: A) -> Result<R, BoxError> {
+        // SAFETY: the caller guarantees `address` is a `fn(A) -> R` of this
+        // image.
+        let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(address) };
+        Ok(f(args))
     }
 }
 
-impl<F, A, R, E> Task for TryDelayedRemote<F, A>
+impl<A, R, E> Task for TryDelayedRemote<fn(A) -> Result<R, E>, A>
 where
-    F: Fn(A) -> Result<R, E> + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Output = R;
 
     #[inline]
     fn run(self) -> Result<R, BoxError> {
-        conjure::<F>()(self.args).map_err(Into::into)
+        (self.f)(self.args).map_err(Into::into)
     }
 
     fn remote_codec() -> Option<RemoteCodec<Self>> {
@@ -206,19 +200,24 @@ where
     }
 }
 
-impl<F, A, R, E> RemoteCall for TryDelayedRemote<F, A>
+impl<A, R, E> RemoteCall for TryDelayedRemote<fn(A) -> Result<R, E>, A>
 where
-    F: Fn(A) -> Result<R, E> + Copy + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,
     R: Serialize + DeserializeOwned + Send + 'static,
-    E: Into<BoxError>,
+    E: Into<BoxError> + 'static,
 {
     type Args = A;
     fn remote_args(&self) -> &A {
         &self.args
     }
-    fn call(args: A) -> Result<R, BoxError> {
-        conjure::<F>()(args).map_err(Into::into)
+    fn function(&self) -> usize {
+        self.f as usize
+    }
+    unsafe fn call_at(address: usize, args: A) -> Result<R, BoxError> {
+        // SAFETY: the caller guarantees `address` is a
+        // `fn(A) -> Result<R, E>` of this image.
+        let f = unsafe { std::mem::transmute::<usize, fn(A) -> Result<R, E>>(address) };
+        f(args).map_err(Into::into)
     }
 }
 
@@ -294,9 +293,23 @@ pub(crate) fn type_hash<T: ?Sized>() -> u64 {
     h.finish()
 }
 
+/// The arguments of a batch as sent: the functions' offsets from
+/// [`anchor`] (one for the whole batch when all tasks call the same
+/// function, which is the rule, else one per task), then the arguments.
+type Sent<A> = (Vec<i64>, Vec<A>);
+
 fn encode<T: RemoteCall>(tasks: &[T], out: &mut Vec<u8>) -> Result<(), BoxError> {
+    let base = anchor_address();
+    let offset = |task: &T| task.function().wrapping_sub(base) as i64;
+    let one = tasks.first().map(offset);
+    let functions: Vec<i64> = if tasks.iter().all(|t| Some(offset(t)) == one) {
+        one.into_iter().collect()
+    } else {
+        tasks.iter().map(offset).collect()
+    };
     let args: Vec<&T::Args> = tasks.iter().map(RemoteCall::remote_args).collect();
-    joblib_persist::dump_to_writer(&args, out)?;
+    let sent: Sent<&T::Args> = (functions, args);
+    joblib_persist::dump_to_writer(&sent, out)?;
     Ok(())
 }
 
@@ -329,24 +342,33 @@ where
             type_name::<T>()
         ));
     }
-    let decoded: Result<Vec<T::Args>, BoxError> = shared::decoding(pending, || match args {
+    let decoded: Result<Sent<T::Args>, BoxError> = shared::decoding(pending, || match args {
         Blob::Bytes(bytes) => Ok(joblib_persist::load_from_reader(&bytes[..])?),
         Blob::File(path) => Ok(joblib_persist::load_mmap(
             path,
             joblib_persist::MmapMode::ReadOnly,
         )?),
     });
-    let args = match decoded {
-        Ok(args) => args,
+    let (functions, args) = match decoded {
+        Ok(sent) => sent,
         Err(e) => {
             return transport_failure(format!("the worker could not decode the arguments: {e}"));
         }
     };
+    let addresses = match function_addresses(&functions, args.len()) {
+        Ok(addresses) => addresses,
+        Err(reply) => return reply,
+    };
     let mut results: Vec<T::Output> = Vec::with_capacity(args.len());
     let mut failure = None;
-    for args in args {
+    for (args, &address) in args.into_iter().zip(addresses.iter().cycle()) {
         clear_backtrace();
-        match catch_unwind(AssertUnwindSafe(|| T::call(args))) {
+        // SAFETY: the request comes from this build (checked by the caller
+        // before running this entry point, whose type hash matched `T`), so
+        // each offset was taken from a function of `T`'s function type in an
+        // identical image; `function_addresses` checked that it lies in this
+        // executable's code.
+        match catch_unwind(AssertUnwindSafe(|| unsafe { T::call_at(address, args) })) {
             Ok(Ok(r)) => results.push(r),
             Ok(Err(e)) => {
                 failure = Some((Status::TaskError, e.to_string()));
@@ -374,6 +396,46 @@ where
         completed,
         message,
         results: encoded,
+    }
+}
+
+/// The functions' addresses in this process from their offsets: one for the
+/// whole batch, or one per task; each must lie in the code of this
+/// executable, as the entry point must.
+fn function_addresses(offsets: &[i64], tasks: usize) -> Result<Vec<usize>, Reply> {
+    if offsets.is_empty() && tasks > 0 || offsets.len() > 1 && offsets.len() != tasks {
+        return Err(transport_failure(format!(
+            "the request names {} functions for {tasks} tasks",
+            offsets.len()
+        )));
+    }
+    let range = match code_range() {
+        Ok(range) => *range,
+        Err(e) => return Err(refused(format!("the worker refused the request: {e}"))),
+    };
+    offsets
+        .iter()
+        .map(|&offset| {
+            let address = entry_address(offset);
+            match range {
+                Some((start, end)) if address < start || address >= end => Err(refused(format!(
+                    "the worker refused the request: a task's function ({address:#x}) lies \
+                     outside the code of the object that holds joblib-parallel \
+                     ({start:#x}..{end:#x})"
+                ))),
+                _ => Ok(address),
+            }
+        })
+        .collect()
+}
+
+/// A reply that ran nothing: the request failed a check.
+fn refused(message: String) -> Reply {
+    Reply {
+        status: Status::Refused,
+        completed: 0,
+        message,
+        results: Vec::new(),
     }
 }
 
@@ -423,4 +485,48 @@ pub(crate) unsafe fn entry_at(offset: i64) -> Entry {
     // SAFETY: the caller guarantees the offset was taken from an `Entry` in
     // an identical image, so `address` is that function here too.
     unsafe { std::mem::transmute::<usize, Entry>(address) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offset_of(f: fn(u64) -> u64) -> i64 {
+        (f as usize).wrapping_sub(anchor_address()) as i64
+    }
+
+    fn triple(x: u64) -> u64 {
+        3 * x
+    }
+
+    #[test]
+    fn function_offsets_come_back_as_the_functions() {
+        let addresses = function_addresses(&[offset_of(triple)], 5).unwrap();
+        assert_eq!(addresses, [triple as fn(u64) -> u64 as usize]);
+        // SAFETY: the address was just taken from a `fn(u64) -> u64`.
+        let r = unsafe { DelayedRemote::<fn(u64) -> u64, u64>::call_at(addresses[0], 4) };
+        assert_eq!(r.unwrap(), 12);
+    }
+
+    #[test]
+    fn a_count_that_does_not_match_the_tasks_is_a_transport_failure() {
+        for (offsets, tasks) in [(vec![], 1), (vec![0, 0], 3)] {
+            let reply = function_addresses(&offsets, tasks).unwrap_err();
+            assert!(matches!(reply.status, Status::Transport));
+            assert!(reply.message.contains("functions for"), "{}", reply.message);
+        }
+        assert!(function_addresses(&[], 0).unwrap().is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_function_outside_the_programs_code_is_refused_not_called() {
+        let reply = function_addresses(&[offset_of(triple), 1 << 60], 2).unwrap_err();
+        assert!(matches!(reply.status, Status::Refused));
+        assert!(
+            reply.message.contains("outside the code"),
+            "{}",
+            reply.message
+        );
+    }
 }
