@@ -177,6 +177,10 @@ fn bench(args: &[String]) -> Result<(), String> {
         let mut cmd = cargo(&["bench", "-p", "joblib-benches", "--"]);
         cmd.args(&criterion_args);
         step("criterion benchmarks", &mut cmd)?;
+        // The MPI bench needs mpirun; the report reads what it writes.
+        if let Err(why) = mpi::mpi(&["--bench".to_owned()]) {
+            eprintln!("xtask: no MPI figures this time: {why}");
+        }
         if !no_python {
             match python_baseline(&root) {
                 Ok(lines) => std::fs::write(&baseline, lines)

@@ -20,6 +20,14 @@ use crate::wire;
 /// waiting on the rank so that it starts at once when the first ends.
 const IN_FLIGHT_PER_RANK: usize = 2;
 
+/// Requests larger than this are sent only to a rank with nothing in
+/// flight, and rank 0 polls without sleeping until they are through. Open
+/// MPI moves a large message in fragments, each needing the sender to call
+/// into MPI: a sender that sleeps between polls would stretch a 10 MiB
+/// send over hundreds of milliseconds, and one sent to a busy rank would
+/// keep rank 0 polling for the length of a task.
+const LARGE: usize = 64 << 10;
+
 /// Times a shared value's bytes were sent to a rank (see
 /// [`shared_values_sent`](crate::shared_values_sent)).
 pub(crate) static SHARED_SENT: AtomicU64 = AtomicU64::new(0);
@@ -45,6 +53,7 @@ pub(crate) fn run(commands: Receiver<Command>, release: Sender<Command>, workers
         world,
         queue: VecDeque::new(),
         flights: (0..workers).map(|_| VecDeque::new()).collect(),
+        parked: (0..workers).map(|_| None).collect(),
         sends: Vec::new(),
         release,
     };
@@ -84,6 +93,11 @@ pub(crate) fn run(commands: Receiver<Command>, release: Sender<Command>, workers
             backoff.reset();
             continue;
         }
+        if d.sends.iter().any(|s| s.large) {
+            // A large message is on its way to a rank that is receiving it.
+            std::thread::yield_now();
+            continue;
+        }
         let waited = if busy || closing {
             commands.recv_timeout(backoff.next_wait())
         } else {
@@ -113,10 +127,12 @@ pub(crate) fn run(commands: Receiver<Command>, release: Sender<Command>, workers
 struct Outgoing {
     request: Request<'static, [u8]>,
     bytes: *mut [u8],
+    large: bool,
 }
 
 impl Outgoing {
     fn start(world: &SimpleCommunicator, rank: i32, bytes: Vec<u8>, tag: mpi::Tag) -> Outgoing {
+        let large = bytes.len() > LARGE;
         let bytes = Box::into_raw(bytes.into_boxed_slice());
         // SAFETY: `bytes` comes from `Box::into_raw`, so it is valid and
         // unaliased; it is freed only in `finish`, after MPI reported the
@@ -125,13 +141,21 @@ impl Outgoing {
         let request = world
             .process_at_rank(rank)
             .immediate_send_with_tag(StaticScope, view, tag);
-        Outgoing { request, bytes }
+        Outgoing {
+            request,
+            bytes,
+            large,
+        }
     }
 
     /// Whether the send is complete (then the bytes are freed), or the
     /// message still on its way.
     fn finish(self) -> Result<(), Outgoing> {
-        let Outgoing { request, bytes } = self;
+        let Outgoing {
+            request,
+            bytes,
+            large,
+        } = self;
         match request.test() {
             Ok(_) => {
                 // SAFETY: the send is complete and its request consumed, so
@@ -140,7 +164,11 @@ impl Outgoing {
                 drop(unsafe { Box::from_raw(bytes) });
                 Ok(())
             }
-            Err(request) => Err(Outgoing { request, bytes }),
+            Err(request) => Err(Outgoing {
+                request,
+                bytes,
+                large,
+            }),
         }
     }
 }
@@ -152,6 +180,9 @@ struct Dispatcher {
     /// Per worker rank (rank r at r - 1): its batches not answered yet, in
     /// the order they were sent (the order of its replies).
     flights: Vec<VecDeque<RemoteBatch>>,
+    /// Per worker rank: a large request (the last of its flights) waiting
+    /// until the rank has answered the others.
+    parked: Vec<Option<Vec<u8>>>,
     sends: Vec<Outgoing>,
     /// Handed to shared values, which send a `Release` when dropped.
     release: Sender<Command>,
@@ -213,8 +244,12 @@ impl Dispatcher {
                     wire::MAX_MESSAGE
                 )),
                 Ok(request) => {
-                    self.sends
-                        .push(Outgoing::start(&self.world, rank, request, wire::REQUEST));
+                    if request.len() > LARGE && !self.flights[slot].is_empty() {
+                        self.parked[slot] = Some(request);
+                    } else {
+                        self.sends
+                            .push(Outgoing::start(&self.world, rank, request, wire::REQUEST));
+                    }
                     self.flights[slot].push_back(batch);
                 }
             }
@@ -238,7 +273,20 @@ impl Dispatcher {
                 .and_then(|r| r.checked_sub(1))
                 .filter(|&s| s < self.flights.len());
             match slot.and_then(|s| self.flights[s].pop_front()) {
-                Some(batch) => batch.complete(&reply),
+                Some(batch) => {
+                    batch.complete(&reply);
+                    if let Some(s) = slot
+                        && self.flights[s].len() == 1
+                        && let Some(request) = self.parked[s].take()
+                    {
+                        self.sends.push(Outgoing::start(
+                            &self.world,
+                            source,
+                            request,
+                            wire::REQUEST,
+                        ));
+                    }
+                }
                 None => eprintln!(
                     "joblib-mpi: rank 0 received a reply from rank {source}, which had no \
                      batch to answer; ignored"
