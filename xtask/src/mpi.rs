@@ -176,8 +176,55 @@ pub(crate) fn mpi(args: &[String]) -> Result<(), String> {
         "MPI scenarios under mpirun -n 3",
         &mut mpirun(&program, &[]),
     )?;
+    rank_death(&program)?;
     if args.iter().any(|a| a == "--no-slurm") {
         return Ok(());
     }
     super::slurm::run_under_slurm(&program, RANKS)
+}
+
+/// A rank that aborts inside a task: the launcher must end the job (no
+/// hang; `timeout` stops it otherwise) and rank 0 must name the batches
+/// that were on the ranks.
+fn rank_death(program: &Path) -> Result<(), String> {
+    eprintln!("\n==> a worker rank dies: the job ends, rank 0 says what ran where");
+    let mut cmd = Command::new("timeout");
+    cmd.args([
+        "120",
+        "mpirun",
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-n",
+        RANKS,
+    ])
+    .args(["-x", "JOBLIB_MPI_TEST_DEATH=1"])
+    .arg(program);
+    let out = cmd
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("mpirun could not start: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let code = out.status.code();
+    if code == Some(124) {
+        return Err(format!("the job hung after a rank died:\n{stderr}"));
+    }
+    if out.status.success() || stderr.contains("rank 0 went on") {
+        return Err(format!(
+            "the job did not end when a rank died ({:?}):\n{stderr}",
+            out.status
+        ));
+    }
+    if !stderr.contains("joblib-mpi: the job is ending") || !stderr.contains("tasks ") {
+        return Err(format!(
+            "rank 0 did not name the batches on the ranks:\n{stderr}"
+        ));
+    }
+    eprintln!("<== the job ended ({}) and rank 0 said:", out.status);
+    for line in stderr
+        .lines()
+        .filter(|l| l.contains("joblib-mpi") || l.starts_with("  rank"))
+    {
+        eprintln!("    {line}");
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use mpi::point_to_point::{Destination, MatchedReceiveVec, Source};
 use mpi::request::{Request, StaticScope};
 use mpi::topology::{Communicator, SimpleCommunicator};
 
+use crate::last_words::{self, OnRank};
 use crate::launch::Backoff;
 use crate::wire;
 
@@ -250,6 +251,14 @@ impl Dispatcher {
                         self.sends
                             .push(Outgoing::start(&self.world, rank, request, wire::REQUEST));
                     }
+                    last_words::sent(
+                        slot,
+                        OnRank {
+                            call_id: batch.call_id(),
+                            first: batch.first_index(),
+                            len: batch.len(),
+                        },
+                    );
                     self.flights[slot].push_back(batch);
                 }
             }
@@ -274,6 +283,9 @@ impl Dispatcher {
                 .filter(|&s| s < self.flights.len());
             match slot.and_then(|s| self.flights[s].pop_front()) {
                 Some(batch) => {
+                    if let Some(s) = slot {
+                        last_words::answered(s);
+                    }
                     batch.complete(&reply);
                     if let Some(s) = slot
                         && self.flights[s].len() == 1

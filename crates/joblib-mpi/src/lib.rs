@@ -92,6 +92,7 @@
 //! `Parallel` call made inside a task on a worker rank.
 
 mod dispatch;
+mod last_words;
 mod launch;
 mod wire;
 mod worker;
@@ -256,6 +257,7 @@ pub fn init() -> Result<Mpi, Error> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let release = tx.clone();
         let workers = world_size - 1;
+        last_words::install(workers);
         thread = Some(
             std::thread::Builder::new()
                 .name("joblib-mpi".into())

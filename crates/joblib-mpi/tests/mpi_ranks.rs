@@ -336,19 +336,34 @@ fn idle_ranks_sleep(workers: usize) -> Check {
     })
 }
 
+fn die_at_five(i: u32) -> u32 {
+    if i == 5 {
+        std::process::abort();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    i
+}
+
 fn main() {
-    let mpi = match joblib_mpi::init() {
-        Ok(mpi) => mpi,
+    let job = match joblib_mpi::init() {
+        Ok(job) => job,
         Err(e) => {
             eprintln!("joblib_mpi::init failed: {e}");
             std::process::exit(1);
         }
     };
-    let workers = mpi.workers();
+    let workers = job.workers();
+    if std::env::var_os("JOBLIB_MPI_TEST_DEATH").is_some() {
+        // `cargo xtask mpi` checks that the launcher ends the job, and that
+        // rank 0 names the batches that were on the ranks.
+        let out = mpi().run((0..8u32).map(|i| delayed_remote(die_at_five, i)));
+        eprintln!("mpi_ranks: a rank died and rank 0 went on: {out:?}");
+        std::process::exit(if workers == 0 { 0 } else { 3 });
+    }
     eprintln!(
         "mpi_ranks: {} rank(s), {workers} worker(s), launched: {}",
-        mpi.world_size(),
-        mpi.is_launched()
+        job.world_size(),
+        job.is_launched()
     );
     let checks: [(&str, Scenario); 9] = [
         ("results and order", results_in_order),
@@ -372,7 +387,7 @@ fn main() {
             }
         }
     }
-    drop(mpi);
+    drop(job);
     if failed > 0 {
         eprintln!("mpi_ranks: {failed} check(s) failed");
         std::process::exit(1);
