@@ -78,7 +78,8 @@
 //! (a signal, an abort, out of memory, its machine lost) ends the whole
 //! job: that is Open MPI's rule, `mpirun` (or `srun`) kills every rank,
 //! rank 0 included, about a second later, and prints which rank died. Rank
-//! 0 does not hang. Use a [`Memory`](https://docs.rs/joblib-memory) cache
+//! 0 does not hang: on that signal it prints the batches each worker rank
+//! held (`rank 2: tasks 40..48 of call 3;`) and ends. Use a [`Memory`](https://docs.rs/joblib-memory) cache
 //! on a shared file system so that a job started again does not redo what
 //! was done.
 //!
