@@ -4,11 +4,19 @@
 //!   warnings denied, a build of the fuzz crate, and the quickstart example.
 //! - `bench [criterion args]`: the criterion benchmarks, each workload next
 //!   to its baseline.
+//! - `test`: the README's test command: installs Open MPI, libclang and
+//!   chromium when missing, runs `cargo test --workspace --all-features`,
+//!   then `mpi`.
+//! - `mpi [--bench] [--no-slurm]`: joblib-mpi's scenarios without a
+//!   launcher, under `mpirun -n 3` and under a local Slurm (`srun -n 3`);
+//!   with `--bench`, the MPI benchmark under `mpirun`.
 //! - `fuzz [--install] [target|all] [seconds]`: runs cargo-fuzz targets
 //!   (nightly), with corpora and build output under `target/fuzz/`; see
 //!   `fuzz/README.md`.
 
+mod mpi;
 mod report;
+mod slurm;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -20,6 +28,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
+        Some("test") => mpi::test(),
+        Some("mpi") => mpi::mpi(&args[1..]),
         Some("fuzz") => fuzz(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{}", USAGE);
@@ -40,6 +50,11 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci                        formatting, clippy, tests, docs, fuzz build, quickstart
+  test                      the tests: installs Open MPI, libclang and chromium (apt) when
+                            missing, runs cargo test --workspace --all-features, then `mpi`
+  mpi [--bench] [--no-slurm]
+                            joblib-mpi's scenarios with 1 rank, under mpirun -n 3 and under
+                            a local Slurm (srun -n 3); --bench: the MPI benchmark (mpirun)
   bench [--no-python] [--report-only] [criterion args]
                             the criterion benchmarks (benches/) and the same workloads in
                             Python joblib (pip-installing joblib, numpy and lz4 if needed),
@@ -97,6 +112,8 @@ const DOCS_WITHOUT_DEFAULT_FEATURES: [&str; 4] =
     ["joblib-hash", "joblib-persist", "joblib-parallel", "joblib"];
 
 fn ci() -> Result<(), String> {
+    // Open MPI and libclang first: clippy and the docs build joblib-mpi.
+    mpi::ensure_packages()?;
     step("format", &mut cargo(&["fmt", "--all", "--check"]))?;
     step(
         "clippy",
@@ -110,11 +127,8 @@ fn ci() -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    // The README's test command.
-    step(
-        "tests",
-        &mut cargo(&["test", "--workspace", "--all-features"]),
-    )?;
+    // The README's test command (`cargo xtask test`).
+    mpi::test()?;
     // Docs without a warning (broken or ambiguous links included) with the
     // default features, with all of them, and with none for the crates
     // meant to be used trimmed.
@@ -163,6 +177,10 @@ fn bench(args: &[String]) -> Result<(), String> {
         let mut cmd = cargo(&["bench", "-p", "joblib-benches", "--"]);
         cmd.args(&criterion_args);
         step("criterion benchmarks", &mut cmd)?;
+        // The MPI bench needs mpirun; the report reads what it writes.
+        if let Err(why) = mpi::mpi(&["--bench".to_owned()]) {
+            eprintln!("xtask: no MPI figures this time: {why}");
+        }
         if !no_python {
             match python_baseline(&root) {
                 Ok(lines) => std::fs::write(&baseline, lines)

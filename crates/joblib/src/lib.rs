@@ -205,6 +205,13 @@ pub mod parallel {
     #[cfg(all(feature = "processes", unix))]
     pub use joblib_process::{ProcessBackend, init};
 }
+/// The `"mpi"` backend (the crate `joblib-mpi`, feature `mpi`): tasks on
+/// the ranks of an Open MPI job launched by `mpirun` or Slurm. Call
+/// [`joblib::mpi::init()`](joblib_mpi::init) first thing in `main` and keep
+/// its value until `main` ends; see `examples/mpi.rs` and `docs/cluster.md`.
+#[cfg(feature = "mpi")]
+#[doc(inline)]
+pub use joblib_mpi as mpi;
 #[doc(inline)]
 pub use joblib_persist as persist;
 /// The `ndarray` crate (0.17, with `serde`) that joblib's array support is built for.
