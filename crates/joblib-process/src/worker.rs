@@ -4,15 +4,13 @@
 
 use std::io::{BufReader, Write};
 use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use joblib_parallel::BoxError;
 use joblib_parallel::remote::{Blob, Resolver, build_identity, serve_request_with};
 
-use super::wire;
+use super::{calls, wire};
 
 /// The environment marker of a worker:
 /// `<MARKER_VERSION>:<fd>:<parent pid>:<build identity>`.
@@ -104,20 +102,25 @@ fn exit(code: i32) -> ! {
 }
 
 /// How a worker finds what its parent placed: shared values and large
-/// arguments are files (their locators are paths), mapped read-only.
+/// arguments are files (see [`Segment`](crate::calls::Segment)), mapped
+/// read-only.
 struct FileResolver;
 
 impl Resolver for FileResolver {
     fn fetch<'a>(&mut self, locator: &'a [u8]) -> Result<Blob<'a>, BoxError> {
-        Ok(Blob::File(
-            Path::new(std::ffi::OsStr::from_bytes(locator)).to_path_buf(),
-        ))
+        Ok(Blob::File(calls::parse_locator(locator).0.to_path_buf()))
     }
 
-    /// A shared value whose file the parent removed (the value was dropped
-    /// there) is released here too.
+    /// A shared value whose segment the parent released (the value was
+    /// dropped there) is released here too.
     fn keep(&mut self, _id: u64, locator: &[u8]) -> bool {
-        Path::new(std::ffi::OsStr::from_bytes(locator)).exists()
+        use std::os::unix::fs::MetadataExt;
+        let (path, inode) = calls::parse_locator(locator);
+        match (std::fs::metadata(path), inode) {
+            (Ok(m), Some(inode)) => m.ino() == inode,
+            (Ok(_), None) => true,
+            (Err(_), _) => false,
+        }
     }
 }
 

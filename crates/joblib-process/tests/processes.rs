@@ -448,6 +448,17 @@ fn a_worker_without_its_socket_exits_before_main() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
 }
 
+/// The inodes of the files mapped in this process whose path contains
+/// `part` (unnamed files show as `<path> (deleted)` or `/memfd:<name>`).
+fn mapped_inodes(part: &str) -> BTreeSet<u64> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(part))
+        .filter_map(|l| l.split_whitespace().nth(4)?.parse().ok())
+        .collect()
+}
+
 #[test]
 fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
     use joblib_parallel::Shared;
@@ -468,39 +479,29 @@ fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
             .run((0..8).map(|_| {
                 delayed_remote(
                     |(a, root): Args| {
-                        // Files of this call: one shared value, whatever the
-                        // number of tasks.
-                        let files: Vec<String> = std::fs::read_dir(&root)
-                            .unwrap()
-                            .flatten()
-                            .flat_map(|call| std::fs::read_dir(call.path()).unwrap().flatten())
-                            .map(|f| f.file_name().to_string_lossy().into_owned())
-                            .collect();
-                        (a.view().sum(), a.is_mapped(), files)
+                        // The file this worker maps for the value, and what
+                        // the folder shows of it (nothing: it has no name).
+                        let names = std::fs::read_dir(&root).unwrap().count();
+                        let mapped = mapped_inodes(&format!("{root}/joblib-rs-"));
+                        (a.view().sum(), a.is_mapped(), mapped, names)
                     },
                     (data.clone(), dir.path().to_string_lossy().into_owned()),
                 )
             }))
             .unwrap()
     };
-    let mut names = BTreeSet::new();
+    let mut inodes = BTreeSet::new();
     for _ in 0..2 {
-        for (sum, mapped, files) in call() {
+        for (sum, mapped, files, names) in call() {
             assert_eq!(sum, expected);
             assert!(mapped, "a shared MmapArray is a view of the mapped file");
-            assert_eq!(files.len(), 1, "{files:?}");
-            assert!(files[0].starts_with("shared-"), "{files:?}");
-            names.insert(files[0].clone());
+            assert_eq!(files.len(), 1, "one file for the value: {files:?}");
+            assert_eq!(names, 0, "the file has no name in the folder");
+            inodes.extend(files);
         }
     }
-    assert_eq!(names.len(), 1, "written once for both calls: {names:?}");
+    assert_eq!(inodes.len(), 1, "written once for both calls: {inodes:?}");
     drop(data);
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .collect();
-    assert!(left.is_empty(), "the file goes with the value: {left:?}");
 
     // Outside a call it is the value itself, for any serde format.
     let file = dir.path().join("v.jbl");
