@@ -138,7 +138,9 @@ pub(crate) fn shared_folder(call_id: u64) -> io::Result<PathBuf> {
     Ok(folder)
 }
 
-fn max_nbytes(call_id: u64) -> usize {
+/// The call's `max_nbytes`: larger arguments and replies go through shared
+/// memory.
+pub(crate) fn max_nbytes(call_id: u64) -> usize {
     lock()
         .get(&call_id)
         .map_or(super::DEFAULT_MAX_NBYTES, |s| s.max_nbytes)
@@ -220,6 +222,21 @@ impl Segment {
             temp_root(state.root.as_deref())
         };
         Segment::create_in(&root, call_id, what, write)
+    }
+
+    /// A `memfd` segment (Linux only: elsewhere an error), for a worker's
+    /// reply.
+    pub(crate) fn anonymous(
+        what: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Segment> {
+        if cfg!(target_os = "linux") {
+            Segment::create_in(Path::new("/dev/shm"), 0, what, write)
+        } else {
+            Err(io::Error::other(
+                "no anonymous shared memory on this system",
+            ))
+        }
     }
 
     #[cfg(target_os = "linux")]

@@ -62,6 +62,10 @@
 //! written once, to a file of its own that every worker maps once and
 //! keeps, released when the value's last clone is dropped.
 //!
+//! On Linux the results of a batch whose encoding is `max_nbytes` or more
+//! come back the same way: the worker writes them to a `memfd`, and the
+//! parent maps it and decodes them, instead of reading them from the socket.
+//!
 //! On Linux these files have no name: under `/dev/shm` each is a `memfd`,
 //! elsewhere a file created (mode 0600) and unlinked at once; the parent
 //! holds its descriptor and workers open it through `/proc/<pid>/fd`. So

@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use joblib_parallel::BoxError;
 use joblib_parallel::remote::{Blob, Resolver, build_identity, serve_request_with};
 
-use super::{calls, wire};
+use super::calls::{self, Segment};
+use super::wire;
 
 /// The environment marker of a worker:
 /// `<MARKER_VERSION>:<fd>:<parent pid>:<build identity>`.
@@ -151,9 +152,12 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
         exit(0);
     }
     let mut reader = BufReader::with_capacity(1 << 16, &stream);
+    // The segment of the last reply sent through shared memory: the parent
+    // has opened it by the time it sends the next request.
+    let mut held: Option<Segment> = None;
     loop {
-        let request = match wire::read_run(&mut reader) {
-            Ok(Some(request)) => request,
+        let run = match wire::read_run(&mut reader) {
+            Ok(Some(run)) => run,
             // The parent is done with us (or gone).
             Ok(None) => exit(0),
             Err(e) => {
@@ -161,15 +165,35 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
                 exit(EXIT_PROTOCOL);
             }
         };
+        drop(held.take());
         // SAFETY: the request comes from our parent, which runs this same
         // executable (its identity checked above, and again by
         // `serve_request_with` in the request itself), over a socket that
         // only the two of us hold, so its bytes are those the parent's
         // `RemoteBatch::request` made.
-        let reply = unsafe { serve_request_with(&request, &mut FileResolver) };
+        let reply = unsafe { serve_request_with(&run.request, &mut FileResolver) };
+        drop(run.request);
         let _ = std::io::stdout().flush();
-        if wire::write_reply(&mut writer, &reply).is_err() {
+        let sent = match reply_segment(&reply, run.shared_from) {
+            Some(segment) => {
+                let sent = wire::write_reply_shared(&mut writer, segment.locator());
+                held = Some(segment);
+                sent
+            }
+            None => wire::write_reply(&mut writer, &reply),
+        };
+        if sent.is_err() {
             exit(0);
         }
     }
+}
+
+/// A reply of `shared_from` bytes or more in a segment of its own, for the
+/// parent to map; `None` for a smaller one, where shared memory is not
+/// available, or if the segment cannot be made (the socket carries it).
+fn reply_segment(reply: &[u8], shared_from: u64) -> Option<Segment> {
+    if !cfg!(target_os = "linux") || (reply.len() as u64) < shared_from {
+        return None;
+    }
+    Segment::anonymous("reply", |f| f.write_all(reply)).ok()
 }

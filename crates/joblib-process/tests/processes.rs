@@ -625,3 +625,56 @@ fn dropping_the_results_kills_the_workers_still_running_the_call() {
     let again = p.run((0..4u64).map(|x| delayed_remote(square, x))).unwrap();
     assert_eq!(again, [0, 1, 4, 9]);
 }
+
+/// The descriptors of process `pid` that are a worker's reply segment.
+fn reply_segments(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter(|t| t.to_string_lossy().contains("memfd:joblib-reply"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// This worker's pid and 128 KiB of `f64` made from `seed`.
+fn big_result(seed: u32) -> (u32, Vec<f64>) {
+    (
+        std::process::id(),
+        (0..16_384u32).map(|i| f64::from(i ^ seed)).collect(),
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn large_results_come_back_through_shared_memory() {
+    let big = Parallel::new()
+        .backend(ProcessBackend::new().max_nbytes(64 << 10))
+        .n_jobs(8)
+        .batch_size(1);
+    let out = big
+        .run((0..16).map(|i| delayed_remote(big_result, i)))
+        .unwrap();
+    let mut pids = BTreeSet::new();
+    for (i, (pid, values)) in out.into_iter().enumerate() {
+        let expected: Vec<f64> = (0..16_384u32).map(|v| f64::from(v ^ i as u32)).collect();
+        assert_eq!(values, expected, "task {i}");
+        pids.insert(pid);
+    }
+    // A worker keeps the segment of its last reply until its next request.
+    assert!(
+        pids.iter().any(|&pid| reply_segments(pid) == 1),
+        "no worker of {pids:?} holds a reply segment"
+    );
+    // Small replies travel on the socket, and the worker lets the segment
+    // of its last large reply go when the next request comes.
+    let small = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(8)
+        .batch_size(1);
+    let out = small.run((0..64).map(|_| delayed_remote(pid, 0))).unwrap();
+    for pid in out.into_iter().collect::<BTreeSet<_>>() {
+        assert_eq!(reply_segments(pid), 0, "worker {pid}");
+    }
+}
