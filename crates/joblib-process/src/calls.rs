@@ -11,7 +11,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 /// The environment variable naming the folder for large arguments, as in
 /// joblib.
@@ -29,7 +29,27 @@ struct CallState {
     root: Option<PathBuf>,
     /// The call's folder, once something was written to it.
     folder: Option<PathBuf>,
+    /// The call's large arguments by content.
+    spilled: Arc<Mutex<Spilled>>,
 }
+
+/// A call's segments of large arguments, by the length and XXH3-128 of
+/// their bytes: a batch whose encoded arguments equal an earlier batch's
+/// maps the same segment instead of writing the bytes again.
+#[derive(Default)]
+struct Spilled {
+    /// Each content's segment (or the slot where it is being written).
+    by_content: HashMap<(usize, u128), Arc<Mutex<Weak<Segment>>>>,
+    /// Segments kept until the call ends, so that a later batch with the
+    /// same bytes finds them, up to [`SPILL_KEEP_BUDGET`] bytes; past it a
+    /// segment goes with the last batch that uses it.
+    kept: Vec<Arc<Segment>>,
+    kept_bytes: usize,
+}
+
+/// Bytes of large arguments a call keeps for later batches (as loky keeps
+/// its memmapped arrays for the call).
+const SPILL_KEEP_BUDGET: usize = 2 << 30;
 
 fn calls() -> &'static Mutex<HashMap<u64, CallState>> {
     static CALLS: OnceLock<Mutex<HashMap<u64, CallState>>> = OnceLock::new();
@@ -48,6 +68,7 @@ pub(crate) fn begin(call_id: u64, max_nbytes: usize, root: Option<PathBuf>) {
             max_nbytes,
             root,
             folder: None,
+            spilled: Arc::default(),
         },
     );
 }
@@ -343,13 +364,38 @@ pub(crate) fn parse_locator(locator: &[u8]) -> (&Path, Option<u64>) {
 }
 
 /// Writes `encoded` arguments larger than the call's `max_nbytes` to a
-/// [`Segment`] for the worker to map; `None` for those small enough to
-/// travel in the request.
-pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<Segment>> {
-    if encoded.len() <= max_nbytes(call_id) {
-        return Ok(None);
+/// [`Segment`] for the worker to map, once per call for equal bytes; `None`
+/// for those small enough to travel in the request.
+pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<Arc<Segment>>> {
+    let spilled = {
+        let calls = lock();
+        let Some(state) = calls.get(&call_id) else {
+            return Err(io::Error::other("the call has ended"));
+        };
+        if encoded.len() <= state.max_nbytes {
+            return Ok(None);
+        }
+        Arc::clone(&state.spilled)
+    };
+    let key = (encoded.len(), twox_hash::XxHash3_128::oneshot(encoded));
+    let slot = {
+        let mut spilled = spilled.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(spilled.by_content.entry(key).or_default())
+    };
+    // Held while the bytes are written: a batch with the same bytes waits
+    // for them, others do not.
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(segment) = slot.upgrade() {
+        return Ok(Some(segment));
     }
-    Segment::create(call_id, "args", |f| f.write_all(encoded)).map(Some)
+    let segment = Arc::new(Segment::create(call_id, "args", |f| f.write_all(encoded))?);
+    *slot = Arc::downgrade(&segment);
+    let mut spilled = spilled.lock().unwrap_or_else(PoisonError::into_inner);
+    if spilled.kept_bytes + encoded.len() <= SPILL_KEEP_BUDGET {
+        spilled.kept_bytes += encoded.len();
+        spilled.kept.push(Arc::clone(&segment));
+    }
+    Ok(Some(segment))
 }
 
 /// Creates `path` (it must not exist), mode 0600, and fills it with
@@ -413,6 +459,7 @@ mod tests {
         assert!(left.is_empty(), "the file has no name: {left:?}");
         let locator = segment.locator().to_vec();
         drop(segment);
+        end(call);
         let (path, inode) = parse_locator(&locator);
         let still = std::fs::metadata(path).map(|m| {
             use std::os::unix::fs::MetadataExt;
@@ -420,9 +467,8 @@ mod tests {
         });
         assert!(
             !still.unwrap_or(false),
-            "the segment is gone with its owner"
+            "the segment is gone with its batch and call"
         );
-        end(call);
     }
 
     #[cfg(target_os = "linux")]
@@ -444,6 +490,30 @@ mod tests {
             Segment::create(call, "test", |_| Ok(())).is_err(),
             "the call has ended"
         );
+    }
+
+    #[test]
+    fn equal_large_arguments_of_a_call_are_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = u64::MAX - 3;
+        begin(call, 16, Some(dir.path().to_path_buf()));
+        let a = spill(call, b"the same twenty bytes").unwrap().unwrap();
+        let b = spill(call, b"the same twenty bytes").unwrap().unwrap();
+        let c = spill(call, b"other bytes, as many.").unwrap().unwrap();
+        assert_eq!(a.locator(), b.locator(), "one segment for equal bytes");
+        assert_ne!(a.locator(), c.locator());
+        assert_eq!(open_locator(c.locator()).0, b"other bytes, as many.");
+        // Kept for the call, even once no batch holds it.
+        let locator = a.locator().to_vec();
+        drop((a, b));
+        assert_eq!(
+            spill(call, b"the same twenty bytes")
+                .unwrap()
+                .unwrap()
+                .locator(),
+            locator
+        );
+        end(call);
     }
 
     #[test]

@@ -58,7 +58,9 @@
 //! else `/dev/shm` when it has 2 GB free, else the system's temporary
 //! folder, and the worker maps it: arguments of type
 //! [`MmapArray`](joblib_persist::MmapArray) are then views of the mapped
-//! file, with no copy at all. A [`Shared`](joblib_parallel::Shared) value is
+//! file, with no copy at all. Batches of one call with equal encoded
+//! arguments (one array passed by value to many tasks) share one file,
+//! written once. A [`Shared`](joblib_parallel::Shared) value is
 //! written once, to a file of its own that every worker maps once and
 //! keeps, released when the value's last clone is dropped.
 //!

@@ -3,6 +3,7 @@
 //! batch, both mapped by the worker.
 
 use std::io::{BufWriter, Write};
+use std::sync::Arc;
 
 use joblib_parallel::BoxError;
 use joblib_parallel::remote::{ArgsPlacement, SharedValue, Transport};
@@ -15,7 +16,7 @@ use super::calls::{self, Segment};
 /// dropped.
 pub(crate) struct FileTransport {
     call_id: u64,
-    args: Option<Segment>,
+    args: Option<Arc<Segment>>,
 }
 
 impl FileTransport {

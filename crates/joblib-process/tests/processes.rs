@@ -649,6 +649,8 @@ fn big_result(seed: u32) -> (u32, Vec<f64>) {
 #[cfg(target_os = "linux")]
 #[test]
 fn large_results_come_back_through_shared_memory() {
+    // A pool of its own (no other test uses 8 workers): another test's
+    // small requests would release the segments looked for below.
     let big = Parallel::new()
         .backend(ProcessBackend::new().max_nbytes(64 << 10))
         .n_jobs(8)
@@ -677,4 +679,52 @@ fn large_results_come_back_through_shared_memory() {
     for pid in out.into_iter().collect::<BTreeSet<_>>() {
         assert_eq!(reply_segments(pid), 0, "worker {pid}");
     }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_array_passed_by_value_to_many_tasks_is_written_once_per_call() {
+    use joblib_persist::MmapArray;
+    use ndarray::{Array1, Ix1};
+
+    let a = Array1::from_shape_fn(50_000, |i| i as f64);
+    let call = || {
+        Parallel::new()
+            .backend(ProcessBackend::new().max_nbytes(64 << 10))
+            // The pool of 1 (shared with a test that does not mind): the
+            // pool of 2 has tests whose timing must not wait for these.
+            .n_jobs(1)
+            .batch_size(1)
+            .run((0..6).map(|_| {
+                delayed_remote(
+                    |a: MmapArray<f64, Ix1>| {
+                        // The segment of the arguments, mapped while `a` lives.
+                        (
+                            a.view().sum(),
+                            a.is_mapped(),
+                            mapped_inodes("memfd:joblib-args"),
+                        )
+                    },
+                    MmapArray::from(a.clone()),
+                )
+            }))
+            .unwrap()
+    };
+    let mut per_call = Vec::new();
+    for _ in 0..2 {
+        let mut inodes = BTreeSet::new();
+        for (sum, mapped, files) in call() {
+            assert_eq!(sum, a.sum());
+            assert!(mapped);
+            assert_eq!(files.len(), 1, "{files:?}");
+            inodes.extend(files);
+        }
+        assert_eq!(
+            inodes.len(),
+            1,
+            "one segment for six equal batches: {inodes:?}"
+        );
+        per_call.push(inodes);
+    }
+    assert_ne!(per_call[0], per_call[1], "each call writes its own");
 }
