@@ -388,7 +388,9 @@ pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<Arc<Segme
     if let Some(segment) = slot.upgrade() {
         return Ok(Some(segment));
     }
-    let segment = Arc::new(Segment::create(call_id, "args", |f| f.write_all(encoded))?);
+    let segment = Arc::new(Segment::create(call_id, "args", |f| {
+        crate::pipe::write_split(f, encoded)
+    })?);
     *slot = Arc::downgrade(&segment);
     let mut spilled = spilled.lock().unwrap_or_else(PoisonError::into_inner);
     if spilled.kept_bytes + encoded.len() <= SPILL_KEEP_BUDGET {

@@ -119,6 +119,7 @@
 #![cfg(unix)]
 
 mod calls;
+mod pipe;
 mod pool;
 mod transport;
 mod wire;

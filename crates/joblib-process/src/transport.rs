@@ -2,7 +2,6 @@
 //! a private file written once per value, large arguments in a file per
 //! batch, both mapped by the worker.
 
-use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 use joblib_parallel::BoxError;
@@ -31,10 +30,11 @@ impl FileTransport {
 impl Transport for FileTransport {
     fn place_shared(&mut self, value: &SharedValue<'_>) -> Result<Vec<u8>, BoxError> {
         let segment = value.attach(|| {
+            // Serializing the value and writing it to the segment overlap.
             Ok(Segment::create(self.call_id, "shared", |f| {
-                let mut w = BufWriter::with_capacity(1 << 20, f);
-                value.write_to(&mut w).map_err(std::io::Error::other)?;
-                w.flush()
+                crate::pipe::write_overlapped(f, |w| {
+                    value.write_to(w).map_err(std::io::Error::other)
+                })
             })?)
         })?;
         Ok(segment.locator().to_vec())

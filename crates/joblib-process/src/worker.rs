@@ -195,5 +195,5 @@ fn reply_segment(reply: &[u8], shared_from: u64) -> Option<Segment> {
     if !cfg!(target_os = "linux") || (reply.len() as u64) < shared_from {
         return None;
     }
-    Segment::anonymous("reply", |f| f.write_all(reply)).ok()
+    Segment::anonymous("reply", |f| crate::pipe::write_split(f, reply)).ok()
 }
