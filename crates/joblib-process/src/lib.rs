@@ -56,8 +56,8 @@
 //! (1 MiB by default, as in joblib) is written to a file under
 //! [`temp_folder`](ProcessBackend::temp_folder), else `JOBLIB_TEMP_FOLDER`,
 //! else `/dev/shm` when it has 2 GB free, else the system's temporary
-//! folder, and the worker maps it: arguments of type
-//! [`MmapArray`](joblib_persist::MmapArray) are then views of the mapped
+//! folder, and the worker maps it: arguments of type `MmapArray`
+//! (joblib-persist's, feature `ndarray`) are then views of the mapped
 //! file, with no copy at all. Batches of one call with equal encoded
 //! arguments (one array passed by value to many tasks) share one file,
 //! written once. A [`Shared`](joblib_parallel::Shared) value is

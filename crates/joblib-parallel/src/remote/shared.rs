@@ -28,7 +28,7 @@ const TOKEN: &str = "$joblib_parallel::Shared";
 /// id; the backend's [`Transport`](crate::remote::Transport) decides how the value's
 /// bytes reach the worker (the `"processes"` backend writes them once to a
 /// private, unnamed file in shared memory that each worker maps, and fields of type
-/// [`MmapArray`](joblib_persist::MmapArray) are then views of that mapping:
+/// `MmapArray` (joblib-persist's) are then views of that mapping:
 /// no copy at all), and the worker keeps the decoded value for the next
 /// tasks. Outside a remote request (hashed by a cache, dumped to a file,
 /// sent through another serde format) it serializes exactly like the value
