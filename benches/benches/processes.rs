@@ -11,6 +11,18 @@
 //!   (`processes_shared_mmap`) and for a new value each call, which pays the
 //!   write (`processes_shared_first_call`). loky with memmapping writes the
 //!   array on every call: about 84 ms on the machine.
+//!   The thread backend with a new `Arc` each call (`threads_new_arc`) is
+//!   the baseline of a new value each call, and `floor_memfd_write` the
+//!   physical floor of sending it: one write of its 100 MB into a new
+//!   `memfd` (a copy plus the page faults of the target).
+//! - The same array passed by value (not in `Shared`) to 4 tasks, a copy
+//!   each made before the timing (`process_array_100MB_by_value_4_tasks`):
+//!   threads get the copies moved in, processes encode each batch, write
+//!   the content once per call and map it.
+//! - 64 tasks each returning 1 MiB (`Vec<f64>`), threads against processes
+//!   (`process_results_64x1MB`): replies through a mapped `memfd`
+//!   (`processes`) and, with `max_nbytes` set out of reach, through the
+//!   socket (`processes_socket`).
 //! - 8 CPU-bound tasks of about 0.25 s on 2 worker processes against 1.
 //!
 //! `cargo bench -p joblib-benches --bench processes -- --warm-up-time 1 --measurement-time 3`
@@ -122,6 +134,36 @@ fn large_array(c: &mut Criterion) {
         })
     });
     let fresh = shared.get().to_owned();
+    group.bench_function("threads_new_arc", |b| {
+        b.iter_batched(
+            || Arc::new(fresh.clone()),
+            |value| {
+                threads
+                    .run((0..4).map(|_| delayed(|a: Arc<Array2<f64>>| a.sum(), value.clone())))
+                    .expect("sums")
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("floor_memfd_write", |b| {
+        b.iter_batched(
+            || fresh.clone(),
+            |value| {
+                let fd = rustix::fs::memfd_create("bench", rustix::fs::MemfdFlags::CLOEXEC)
+                    .expect("memfd");
+                let mut file = std::fs::File::from(fd);
+                let bytes = value.as_slice().expect("a standard layout array");
+                // SAFETY: f64 has no padding; the slice covers the array's
+                // elements exactly.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), bytes.len() * 8)
+                };
+                std::io::Write::write_all(&mut file, bytes).expect("write");
+                (file, value)
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
     group.bench_function("processes_shared_first_call", |b| {
         b.iter_batched(
             || Shared::new(MmapArray::from(fresh.clone())),
@@ -137,6 +179,101 @@ fn large_array(c: &mut Criterion) {
             },
             criterion::BatchSize::PerIteration,
         )
+    });
+    group.finish();
+}
+
+fn by_value(c: &mut Criterion) {
+    let a: Array2<f64> = Array2::from_shape_fn((12_500, 1000), |(i, j)| (i ^ j) as f64);
+    let threads = Parallel::new()
+        .n_jobs(2)
+        .batch_size(1)
+        .build()
+        .expect("threads");
+    let processes = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .batch_size(1)
+        .build()
+        .expect("processes");
+    let mut group = c.benchmark_group("process_array_100MB_by_value_4_tasks");
+    group.sample_size(10);
+    group.bench_function("threads", |b| {
+        b.iter_batched(
+            || vec![a.clone(); 4],
+            |copies| {
+                threads
+                    .run(
+                        copies
+                            .into_iter()
+                            .map(|a| delayed(|a: Array2<f64>| a.sum(), a)),
+                    )
+                    .expect("sums")
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("processes", |b| {
+        b.iter_batched(
+            || {
+                (0..4)
+                    .map(|_| MmapArray::from(a.clone()))
+                    .collect::<Vec<_>>()
+            },
+            |copies| {
+                processes
+                    .run(
+                        copies
+                            .into_iter()
+                            .map(|a| delayed_remote(|a: MmapArray<f64, Ix2>| a.view().sum(), a)),
+                    )
+                    .expect("sums")
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+/// 1 MiB of `f64` made from `seed`.
+fn one_mib(seed: u32) -> Vec<f64> {
+    (0..131_072u32).map(|i| f64::from(i ^ seed)).collect()
+}
+
+fn large_results(c: &mut Criterion) {
+    let threads = Parallel::new().n_jobs(2).build().expect("threads");
+    let processes = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .build()
+        .expect("processes");
+    let mut group = c.benchmark_group("process_results_64x1MB");
+    group.sample_size(20);
+    group.bench_function("threads", |b| {
+        b.iter(|| {
+            threads
+                .run((0..64).map(|i| delayed_remote(one_mib, i)))
+                .expect("results")
+        })
+    });
+    group.bench_function("processes", |b| {
+        b.iter(|| {
+            processes
+                .run((0..64).map(|i| delayed_remote(one_mib, i)))
+                .expect("results")
+        })
+    });
+    let socket = Parallel::new()
+        .backend(ProcessBackend::new().max_nbytes(usize::MAX))
+        .n_jobs(2)
+        .build()
+        .expect("processes");
+    group.bench_function("processes_socket", |b| {
+        b.iter(|| {
+            socket
+                .run((0..64).map(|i| delayed_remote(one_mib, i)))
+                .expect("results")
+        })
     });
     group.finish();
 }
@@ -162,5 +299,13 @@ fn cpu_bound(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, trivial_tasks, cold_start, large_array, cpu_bound);
+criterion_group!(
+    benches,
+    trivial_tasks,
+    cold_start,
+    large_array,
+    by_value,
+    large_results,
+    cpu_bound
+);
 criterion_main!(benches);

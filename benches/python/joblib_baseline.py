@@ -196,6 +196,42 @@ def bench_parallel():
     )
     colds = [float(subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True).stdout) for _ in range(3)]
     report("parallel", "cold pool of 2 workers, one task, loky", statistics.median(colds), 3, "fresh interpreter, timed after imports")
+    bench_process_transfers()
+
+
+def one_mib(seed):
+    return np.arange(131_072, dtype=np.float64) + seed
+
+
+def bench_process_transfers():
+    """Fresh arrays and large results across loky's processes: the
+    `process_array_100MB_4_tasks/processes_shared_first_call`,
+    `process_array_100MB_by_value_4_tasks` and `process_results_64x1MB`
+    benches of benches/benches/processes.rs."""
+    from joblib import Parallel, delayed
+
+    a = np.ones((12_500_000 // 1000, 1000))  # 100 MB
+    with Parallel(n_jobs=2, backend="loky") as p:
+        p(delayed(total)(a) for _ in range(4))
+        fresh = {}
+
+        def new_array():
+            fresh["a"] = a.copy()
+
+        # A new array each call: loky hashes it, writes it to its folder
+        # once, and the 4 tasks map it.
+        t = median_time(lambda: p(delayed(total)(fresh["a"]) for _ in range(4)), 5, setup=new_array)
+        report("parallel", "new 100 MB array each call to 4 tasks, loky", t, 5)
+
+        def copies():
+            fresh["c"] = [a.copy() for _ in range(4)]
+
+        # The same content passed as 4 distinct arrays (one per task).
+        t = median_time(lambda: p(delayed(total)(c) for c in fresh["c"]), 5, setup=copies)
+        report("parallel", "100 MB array by value to 4 tasks (4 copies), loky", t, 5)
+        p(delayed(one_mib)(i) for i in range(4))
+        t = median_time(lambda: p(delayed(one_mib)(i) for i in range(64)), 5)
+        report("parallel", "64 tasks returning 1 MiB each, loky", t, 5)
 
 
 GROUPS = {"hash": bench_hash, "persist": bench_persist, "memory": bench_memory, "parallel": bench_parallel}

@@ -2,12 +2,16 @@
 //! written for the workers to map, and the writer that decides it.
 
 use std::collections::HashMap;
-use std::fs::{DirBuilder, File, OpenOptions};
+#[cfg(not(target_os = "linux"))]
+use std::fs::DirBuilder;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+#[cfg(not(target_os = "linux"))]
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 /// The environment variable naming the folder for large arguments, as in
 /// joblib.
@@ -25,7 +29,27 @@ struct CallState {
     root: Option<PathBuf>,
     /// The call's folder, once something was written to it.
     folder: Option<PathBuf>,
+    /// The call's large arguments by content.
+    spilled: Arc<Mutex<Spilled>>,
 }
+
+/// A call's segments of large arguments, by the length and XXH3-128 of
+/// their bytes: a batch whose encoded arguments equal an earlier batch's
+/// maps the same segment instead of writing the bytes again.
+#[derive(Default)]
+struct Spilled {
+    /// Each content's segment (or the slot where it is being written).
+    by_content: HashMap<(usize, u128), Arc<Mutex<Weak<Segment>>>>,
+    /// Segments kept until the call ends, so that a later batch with the
+    /// same bytes finds them, up to [`SPILL_KEEP_BUDGET`] bytes; past it a
+    /// segment goes with the last batch that uses it.
+    kept: Vec<Arc<Segment>>,
+    kept_bytes: usize,
+}
+
+/// Bytes of large arguments a call keeps for later batches (as loky keeps
+/// its memmapped arrays for the call).
+const SPILL_KEEP_BUDGET: usize = 2 << 30;
 
 fn calls() -> &'static Mutex<HashMap<u64, CallState>> {
     static CALLS: OnceLock<Mutex<HashMap<u64, CallState>>> = OnceLock::new();
@@ -44,6 +68,7 @@ pub(crate) fn begin(call_id: u64, max_nbytes: usize, root: Option<PathBuf>) {
             max_nbytes,
             root,
             folder: None,
+            spilled: Arc::default(),
         },
     );
 }
@@ -81,6 +106,7 @@ fn free_space(path: &Path) -> Option<u64> {
 }
 
 /// Creates `<root>/joblib-rs-<pid>-<what>-<random>`, mode 0700.
+#[cfg(not(target_os = "linux"))]
 fn private_folder(root: &Path, what: &str) -> io::Result<PathBuf> {
     let folder = root.join(format!(
         "{FOLDER_PREFIX}{}-{what}-{:x}",
@@ -95,6 +121,7 @@ fn private_folder(root: &Path, what: &str) -> io::Result<PathBuf> {
 }
 
 /// The call's folder (created, mode 0700, on first use).
+#[cfg(not(target_os = "linux"))]
 fn folder(call_id: u64) -> io::Result<PathBuf> {
     let mut calls = lock();
     let Some(state) = calls.get_mut(&call_id) else {
@@ -110,6 +137,7 @@ fn folder(call_id: u64) -> io::Result<PathBuf> {
 
 /// The folder of this process's `Shared` values under `call_id`'s
 /// temporary root (created, mode 0700, on first use; one per root).
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn shared_folder(call_id: u64) -> io::Result<PathBuf> {
     static FOLDERS: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
     let root = {
@@ -131,7 +159,9 @@ pub(crate) fn shared_folder(call_id: u64) -> io::Result<PathBuf> {
     Ok(folder)
 }
 
-fn max_nbytes(call_id: u64) -> usize {
+/// The call's `max_nbytes`: larger arguments and replies go through shared
+/// memory.
+pub(crate) fn max_nbytes(call_id: u64) -> usize {
     lock()
         .get(&call_id)
         .map_or(super::DEFAULT_MAX_NBYTES, |s| s.max_nbytes)
@@ -177,39 +207,202 @@ fn alive(pid: rustix::process::Pid) -> bool {
     )
 }
 
-/// A file of encoded arguments in a call's folder, removed when dropped.
-pub(crate) struct ArgsFile {
-    path: PathBuf,
+/// Bytes placed for the workers to map (a shared value, a batch's large
+/// arguments): a file with no name anywhere, so nothing is left behind
+/// however the program ends.
+///
+/// On Linux it is a `memfd` when the temporary root is `/dev/shm` (the
+/// memory it uses is freed with the last descriptor or mapping), else a
+/// file made in the root and unlinked at once; a worker opens it through
+/// `/proc/<parent pid>/fd/<n>`. Elsewhere it is a named file in a private
+/// folder, removed when the segment is dropped. Mode 0600 either way.
+pub(crate) struct Segment {
+    /// Open while the segment lives: what keeps an unnamed file alive.
+    _file: File,
+    locator: Vec<u8>,
+    /// The file's name, where it has one, removed on drop.
+    named: Option<PathBuf>,
 }
 
-impl ArgsFile {
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+/// Separates a locator's path from the inode of the file it names.
+const LOCATOR_INODE: u8 = 0;
+
+impl Segment {
+    /// Creates a segment under `call_id`'s temporary root (`what` names it
+    /// in messages and in `/proc/<pid>/maps`) and fills it with `write`.
+    pub(crate) fn create(
+        call_id: u64,
+        what: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Segment> {
+        let root = {
+            let calls = lock();
+            let Some(state) = calls.get(&call_id) else {
+                return Err(io::Error::other("the call has ended"));
+            };
+            temp_root(state.root.as_deref())
+        };
+        Segment::create_in(&root, call_id, what, write)
+    }
+
+    /// A `memfd` segment (Linux only: elsewhere an error), for a worker's
+    /// reply.
+    pub(crate) fn anonymous(
+        what: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Segment> {
+        if cfg!(target_os = "linux") {
+            Segment::create_in(Path::new("/dev/shm"), 0, what, write)
+        } else {
+            Err(io::Error::other(
+                "no anonymous shared memory on this system",
+            ))
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn create_in(
+        root: &Path,
+        _call_id: u64,
+        what: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Segment> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+
+        let mut file = if root == Path::new("/dev/shm") {
+            let fd =
+                rustix::fs::memfd_create(format!("joblib-{what}"), rustix::fs::MemfdFlags::CLOEXEC)
+                    .map_err(|e| io::Error::new(e.kind(), format!("memfd_create: {e}")))?;
+            rustix::fs::fchmod(&fd, rustix::fs::Mode::from_raw_mode(0o600))?;
+            File::from(fd)
+        } else {
+            let path = root.join(format!(
+                "{FOLDER_PREFIX}{}-{what}-{:x}",
+                std::process::id(),
+                random()
+            ));
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("creating {}: {e}", path.display()))
+                })?;
+            std::fs::remove_file(&path).map_err(|e| {
+                io::Error::new(e.kind(), format!("unlinking {}: {e}", path.display()))
+            })?;
+            file
+        };
+        write(&mut file)
+            .and_then(|()| file.flush())
+            .map_err(|e| io::Error::new(e.kind(), format!("writing the {what} segment: {e}")))?;
+        let ino = file.metadata()?.ino();
+        let mut locator =
+            format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()).into_bytes();
+        locator.push(LOCATOR_INODE);
+        locator.extend_from_slice(ino.to_string().as_bytes());
+        Ok(Segment {
+            _file: file,
+            locator,
+            named: None,
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn create_in(
+        _root: &Path,
+        call_id: u64,
+        what: &str,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> io::Result<Segment> {
+        let folder = if what == "shared" {
+            shared_folder(call_id)?
+        } else {
+            folder(call_id)?
+        };
+        let path = folder.join(format!("{what}-{:x}.jbl", random()));
+        let path = create_private(&path, write)?;
+        let file = File::open(&path)?;
+        Ok(Segment {
+            _file: file,
+            locator: path.as_os_str().as_encoded_bytes().to_vec(),
+            named: Some(path),
+        })
+    }
+
+    /// What the request carries for the worker: see [`parse_locator`].
+    pub(crate) fn locator(&self) -> &[u8] {
+        &self.locator
     }
 }
 
-impl Drop for ArgsFile {
+impl Drop for Segment {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.named {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A locator's path, and the inode the file must still have to be the one
+/// the locator was made for (a descriptor number can be reused once the
+/// parent closed it); no inode for a named file.
+pub(crate) fn parse_locator(locator: &[u8]) -> (&Path, Option<u64>) {
+    use std::os::unix::ffi::OsStrExt;
+    match locator.iter().rposition(|&b| b == LOCATOR_INODE) {
+        Some(at) => (
+            Path::new(std::ffi::OsStr::from_bytes(&locator[..at])),
+            std::str::from_utf8(&locator[at + 1..])
+                .ok()
+                .and_then(|i| i.parse().ok()),
+        ),
+        None => (Path::new(std::ffi::OsStr::from_bytes(locator)), None),
     }
 }
 
 /// Writes `encoded` arguments larger than the call's `max_nbytes` to a
-/// private file (0600) in the call's folder, for the worker to map; `None`
+/// [`Segment`] for the worker to map, once per call for equal bytes; `None`
 /// for those small enough to travel in the request.
-pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<ArgsFile>> {
-    if encoded.len() <= max_nbytes(call_id) {
-        return Ok(None);
-    }
-    let path = folder(call_id)?.join(format!("args-{:x}.jbl", random()));
-    let file = ArgsFile {
-        path: create_private(&path, |f| f.write_all(encoded))?,
+pub(crate) fn spill(call_id: u64, encoded: &[u8]) -> io::Result<Option<Arc<Segment>>> {
+    let spilled = {
+        let calls = lock();
+        let Some(state) = calls.get(&call_id) else {
+            return Err(io::Error::other("the call has ended"));
+        };
+        if encoded.len() <= state.max_nbytes {
+            return Ok(None);
+        }
+        Arc::clone(&state.spilled)
     };
-    Ok(Some(file))
+    let key = (encoded.len(), twox_hash::XxHash3_128::oneshot(encoded));
+    let slot = {
+        let mut spilled = spilled.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(spilled.by_content.entry(key).or_default())
+    };
+    // Held while the bytes are written: a batch with the same bytes waits
+    // for them, others do not.
+    let mut slot = slot.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(segment) = slot.upgrade() {
+        return Ok(Some(segment));
+    }
+    let segment = Arc::new(Segment::create(call_id, "args", |f| {
+        crate::pipe::write_split(f, encoded)
+    })?);
+    *slot = Arc::downgrade(&segment);
+    let mut spilled = spilled.lock().unwrap_or_else(PoisonError::into_inner);
+    if spilled.kept_bytes + encoded.len() <= SPILL_KEEP_BUDGET {
+        spilled.kept_bytes += encoded.len();
+        spilled.kept.push(Arc::clone(&segment));
+    }
+    Ok(Some(segment))
 }
 
 /// Creates `path` (it must not exist), mode 0600, and fills it with
 /// `write`; the file is removed if that fails.
+#[cfg(not(target_os = "linux"))]
 pub(crate) fn create_private(
     path: &Path,
     write: impl FnOnce(&mut File) -> io::Result<()>,
@@ -237,27 +430,101 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
+    /// The bytes, mode and inode of the file a locator names, as a worker
+    /// would open it.
+    fn open_locator(locator: &[u8]) -> (Vec<u8>, u32, bool) {
+        use std::os::unix::fs::MetadataExt;
+        let (path, inode) = parse_locator(locator);
+        let m = std::fs::metadata(path).unwrap();
+        (
+            std::fs::read(path).unwrap(),
+            m.permissions().mode() & 0o777,
+            inode == Some(m.ino()),
+        )
+    }
+
+    #[cfg(target_os = "linux")]
     #[test]
-    fn small_stays_in_memory_large_goes_to_a_private_file() {
-        let dir = std::env::temp_dir().join(format!("joblib-spill-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        begin(u64::MAX - 1, 16, Some(dir.clone()));
-        assert!(spill(u64::MAX - 1, b"0123456789").unwrap().is_none());
-        let Some(file) = spill(u64::MAX - 1, b"01234567890123456789").unwrap() else {
+    fn small_stays_in_memory_large_goes_to_an_unnamed_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = u64::MAX - 1;
+        begin(call, 16, Some(dir.path().to_path_buf()));
+        assert!(spill(call, b"0123456789").unwrap().is_none());
+        let Some(segment) = spill(call, b"01234567890123456789").unwrap() else {
             panic!("20 bytes over a limit of 16 must spill")
         };
-        assert_eq!(std::fs::read(file.path()).unwrap(), b"01234567890123456789");
-        let mode = std::fs::metadata(file.path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let folder = file.path().parent().unwrap().to_path_buf();
-        let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
-        let path = file.path().to_path_buf();
-        drop(file);
-        assert!(!path.exists());
-        end(u64::MAX - 1);
-        assert!(!folder.exists(), "the call's folder is removed at its end");
-        std::fs::remove_dir_all(dir).unwrap();
+        let (bytes, mode, same) = open_locator(segment.locator());
+        assert_eq!(bytes, b"01234567890123456789");
+        assert_eq!(mode, 0o600);
+        assert!(same, "the locator names the inode it was made for");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert!(left.is_empty(), "the file has no name: {left:?}");
+        let locator = segment.locator().to_vec();
+        drop(segment);
+        end(call);
+        let (path, inode) = parse_locator(&locator);
+        let still = std::fs::metadata(path).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            Some(m.ino()) == inode
+        });
+        assert!(
+            !still.unwrap_or(false),
+            "the segment is gone with its batch and call"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn under_dev_shm_a_segment_is_a_memfd() {
+        let call = u64::MAX - 2;
+        begin(call, 16, Some(PathBuf::from("/dev/shm")));
+        let segment = Segment::create(call, "test", |f| f.write_all(b"hello")).unwrap();
+        let (bytes, mode, same) = open_locator(segment.locator());
+        assert_eq!((bytes.as_slice(), mode, same), (&b"hello"[..], 0o600, true));
+        let (path, _) = parse_locator(segment.locator());
+        let target = std::fs::read_link(path).unwrap();
+        assert!(
+            target.to_string_lossy().starts_with("/memfd:joblib-test"),
+            "{target:?}"
+        );
+        end(call);
+        assert!(
+            Segment::create(call, "test", |_| Ok(())).is_err(),
+            "the call has ended"
+        );
+    }
+
+    #[test]
+    fn equal_large_arguments_of_a_call_are_written_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = u64::MAX - 3;
+        begin(call, 16, Some(dir.path().to_path_buf()));
+        let a = spill(call, b"the same twenty bytes").unwrap().unwrap();
+        let b = spill(call, b"the same twenty bytes").unwrap().unwrap();
+        let c = spill(call, b"other bytes, as many.").unwrap().unwrap();
+        assert_eq!(a.locator(), b.locator(), "one segment for equal bytes");
+        assert_ne!(a.locator(), c.locator());
+        assert_eq!(open_locator(c.locator()).0, b"other bytes, as many.");
+        // Kept for the call, even once no batch holds it.
+        let locator = a.locator().to_vec();
+        drop((a, b));
+        assert_eq!(
+            spill(call, b"the same twenty bytes")
+                .unwrap()
+                .unwrap()
+                .locator(),
+            locator
+        );
+        end(call);
+    }
+
+    #[test]
+    fn locators_split_path_and_inode() {
+        assert_eq!(
+            parse_locator(b"/proc/1/fd/7\x0042"),
+            (Path::new("/proc/1/fd/7"), Some(42))
+        );
+        assert_eq!(parse_locator(b"/a/b.jbl"), (Path::new("/a/b.jbl"), None));
     }
 
     #[test]

@@ -53,17 +53,29 @@
 //! # Large arguments
 //!
 //! A batch whose encoded arguments exceed [`max_nbytes`](ProcessBackend::max_nbytes)
-//! (1 MiB by default, as in joblib) is written to a file in a private
-//! folder (0700, files 0600) under [`temp_folder`](ProcessBackend::temp_folder),
-//! else `JOBLIB_TEMP_FOLDER`, else `/dev/shm` when it has 2 GB free, else the
-//! system's temporary folder, and the worker maps it: arguments of type
-//! [`MmapArray`](joblib_persist::MmapArray) are then views of the mapped
-//! file, with no copy at all. The folder is removed when the call ends;
-//! folders left by a parent that was killed are removed by the next one.
-//! A [`Shared`](joblib_parallel::Shared) value is written there once, to a
-//! file of its own that every worker maps once and keeps, and removed when
-//! the value's last clone is dropped.
+//! (1 MiB by default, as in joblib) is written to a file under
+//! [`temp_folder`](ProcessBackend::temp_folder), else `JOBLIB_TEMP_FOLDER`,
+//! else `/dev/shm` when it has 2 GB free, else the system's temporary
+//! folder, and the worker maps it: arguments of type `MmapArray`
+//! (joblib-persist's, feature `ndarray`) are then views of the mapped
+//! file, with no copy at all. Batches of one call with equal encoded
+//! arguments (one array passed by value to many tasks) share one file,
+//! written once. A [`Shared`](joblib_parallel::Shared) value is
+//! written once, to a file of its own that every worker maps once and
+//! keeps, released when the value's last clone is dropped.
 //!
+//! On Linux the results of a batch whose encoding is `max_nbytes` or more
+//! come back the same way: the worker writes them to a `memfd`, and the
+//! parent maps it and decodes them, instead of reading them from the socket.
+//!
+//! On Linux these files have no name: under `/dev/shm` each is a `memfd`,
+//! elsewhere a file created (mode 0600) and unlinked at once; the parent
+//! holds its descriptor and workers open it through `/proc/<pid>/fd`. So
+//! nothing is left behind however the program ends, `std::process::exit`
+//! included. On other Unix systems they are named files (0600) in a private
+//! folder (0700), removed when the call ends or the value is dropped;
+//! folders left by a parent that was killed are removed by the next one.
+
 //! # Workers
 //!
 //! Pools are kept for the life of the program, one per number of workers,
@@ -107,6 +119,7 @@
 #![cfg(unix)]
 
 mod calls;
+mod pipe;
 mod pool;
 mod transport;
 mod wire;

@@ -18,6 +18,7 @@ use joblib_parallel::remote::RemoteBatch;
 use joblib_parallel::{Batch, BoxError};
 use rustix::process::{Pid, Signal};
 
+use super::calls;
 use super::transport::FileTransport;
 use super::wire::{self, FromWorker};
 use super::worker::{EXIT_NO_INIT, EXIT_OTHER_BUILD, WORKER_ENV, marker_for};
@@ -506,11 +507,19 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
             return remote.fail(e);
         }
     };
-    let reply = wire::write_run(&mut NoSigPipe(&w.stream), &request)
+    let shared_from = calls::max_nbytes(call_id) as u64;
+    let reply = wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
         .and_then(|()| wire::read_from_worker(&mut w.reader));
     lock(&slot.state).busy = None;
     match reply {
         Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
+        Ok(FromWorker::ReplyShared(locator)) => match map_reply(&locator) {
+            Ok(map) => remote.complete(&map),
+            Err(e) => remote.fail(format!(
+                "cannot map the reply of worker process {}: {e}",
+                w.pid
+            )),
+        },
         Ok(other) => {
             let (pid, reason) = bury(
                 slot,
@@ -526,6 +535,25 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
     }
     // The file of large arguments goes only now: the worker mapped it.
     drop(transport);
+}
+
+/// Maps the segment in which a worker put its reply (it keeps it open until
+/// its next request), checking that the file is the one it named.
+fn map_reply(locator: &[u8]) -> io::Result<memmap2::Mmap> {
+    use std::os::unix::fs::MetadataExt;
+    let (path, inode) = calls::parse_locator(locator);
+    let file = std::fs::File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))?;
+    if inode.is_none() || inode != Some(file.metadata()?.ino()) {
+        return Err(io::Error::other(format!(
+            "{} is not the file the worker named",
+            path.display()
+        )));
+    }
+    // SAFETY: the worker wrote the segment before naming it and no longer
+    // writes to it; nobody else holds it (it has no name, and only our
+    // child's descriptor and ours refer to it).
+    unsafe { memmap2::Mmap::map(&file) }
 }
 
 /// The worker stopped answering: make sure it is dead, reap it, and say

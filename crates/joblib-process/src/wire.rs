@@ -1,7 +1,10 @@
 //! The framing of messages between a parent and its worker processes on
 //! their socket: a tag byte, a little-endian `u64` body length, the body.
-//! The bodies of `RUN` and `REPLY` are joblib-parallel's request and reply
-//! bytes (`docs/remote.md`).
+//! The body of `RUN` is the size from which the worker sends its reply
+//! through shared memory (a little-endian `u64`) and joblib-parallel's
+//! request bytes; that of `REPLY` the reply bytes (`docs/remote.md`), and
+//! that of `REPLY_SHARED` the locator of a segment that holds them (see
+//! [`Segment`](crate::calls::Segment)).
 
 use std::io::{self, Read, Write};
 
@@ -13,6 +16,9 @@ const REFUSE: u8 = b'X';
 const RUN: u8 = b'R';
 /// Worker to parent: the reply to the last request.
 const REPLY: u8 = b'D';
+/// Worker to parent: the reply to the last request is in a segment, which
+/// the worker keeps open until it reads its next request.
+const REPLY_SHARED: u8 = b'M';
 
 /// Largest body accepted (a sanity bound against a garbled length).
 const MAX_BODY: u64 = 1 << 40;
@@ -20,9 +26,15 @@ const MAX_BODY: u64 = 1 << 40;
 /// A message read from a worker.
 #[derive(Debug)]
 pub(crate) enum FromWorker {
-    Hello { pid: u32 },
-    Refuse { message: String },
+    Hello {
+        pid: u32,
+    },
+    Refuse {
+        message: String,
+    },
     Reply(Vec<u8>),
+    /// The locator of a segment holding the reply.
+    ReplyShared(Vec<u8>),
 }
 
 fn bad(what: &str) -> io::Error {
@@ -68,8 +80,13 @@ fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
 
 // ---- parent side ----
 
-pub(crate) fn write_run(w: &mut impl Write, request: &[u8]) -> io::Result<()> {
-    write_frame(w, RUN, request)
+/// Sends a request; a reply of `shared_from` bytes or more is to come
+/// back through shared memory.
+pub(crate) fn write_run(w: &mut impl Write, request: &[u8], shared_from: u64) -> io::Result<()> {
+    let mut body = Vec::with_capacity(8 + request.len());
+    body.extend_from_slice(&shared_from.to_le_bytes());
+    body.extend_from_slice(request);
+    write_frame(w, RUN, &body)
 }
 
 /// Reads the worker's next message; an end of stream is an error (the
@@ -92,6 +109,7 @@ pub(crate) fn read_from_worker(r: &mut impl Read) -> io::Result<FromWorker> {
             message: String::from_utf8_lossy(&body).into_owned(),
         },
         REPLY => FromWorker::Reply(body),
+        REPLY_SHARED => FromWorker::ReplyShared(body),
         other => return Err(bad(&format!("unknown message tag {other}"))),
     })
 }
@@ -110,12 +128,34 @@ pub(crate) fn write_reply(w: &mut impl Write, reply: &[u8]) -> io::Result<()> {
     write_frame(w, REPLY, reply)
 }
 
+pub(crate) fn write_reply_shared(w: &mut impl Write, locator: &[u8]) -> io::Result<()> {
+    write_frame(w, REPLY_SHARED, locator)
+}
+
+/// A request read by a worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    /// Replies of this many bytes or more go through shared memory.
+    pub(crate) shared_from: u64,
+    pub(crate) request: Vec<u8>,
+}
+
 /// Reads the next request for a worker; `Ok(None)` when the parent closed
 /// the socket (time to exit).
-pub(crate) fn read_run(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_run(r: &mut impl Read) -> io::Result<Option<Run>> {
     match read_frame(r)? {
         None => Ok(None),
-        Some((RUN, body)) => Ok(Some(body)),
+        Some((RUN, mut body)) => {
+            let shared_from: [u8; 8] = body
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("a request without its reply threshold"))?;
+            body.drain(..8);
+            Ok(Some(Run {
+                shared_from: u64::from_le_bytes(shared_from),
+                request: body,
+            }))
+        }
         Some((tag, _)) => Err(bad(&format!("unexpected message tag {tag} for a worker"))),
     }
 }
@@ -127,15 +167,26 @@ mod tests {
     #[test]
     fn messages_round_trip() {
         let mut buf = Vec::new();
-        write_run(&mut buf, b"request").unwrap();
-        assert_eq!(read_run(&mut &buf[..]).unwrap().unwrap(), b"request");
+        write_run(&mut buf, b"request", 1 << 20).unwrap();
+        assert_eq!(
+            read_run(&mut &buf[..]).unwrap().unwrap(),
+            Run {
+                shared_from: 1 << 20,
+                request: b"request".to_vec()
+            }
+        );
 
         let mut buf = Vec::new();
         write_reply(&mut buf, b"reply").unwrap();
+        write_reply_shared(&mut buf, b"/proc/1/fd/3").unwrap();
         write_hello(&mut buf, 99).unwrap();
         write_refuse(&mut buf, "other build").unwrap();
         let mut r = &buf[..];
         assert!(matches!(read_from_worker(&mut r).unwrap(), FromWorker::Reply(b) if b == b"reply"));
+        assert!(matches!(
+            read_from_worker(&mut r).unwrap(),
+            FromWorker::ReplyShared(l) if l == b"/proc/1/fd/3"
+        ));
         assert!(matches!(
             read_from_worker(&mut r).unwrap(),
             FromWorker::Hello { pid: 99 }
@@ -167,6 +218,11 @@ mod tests {
         // A worker is never sent a reply.
         let mut msg = Vec::new();
         write_reply(&mut msg, b"x").unwrap();
+        assert!(read_run(&mut &msg[..]).is_err());
+        // A request cut inside its threshold.
+        let mut msg = vec![RUN];
+        msg.extend_from_slice(&3u64.to_le_bytes());
+        msg.extend_from_slice(b"abc");
         assert!(read_run(&mut &msg[..]).is_err());
     }
 }

@@ -4,14 +4,13 @@
 
 use std::io::{BufReader, Write};
 use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use joblib_parallel::BoxError;
 use joblib_parallel::remote::{Blob, Resolver, build_identity, serve_request_with};
 
+use super::calls::{self, Segment};
 use super::wire;
 
 /// The environment marker of a worker:
@@ -104,20 +103,25 @@ fn exit(code: i32) -> ! {
 }
 
 /// How a worker finds what its parent placed: shared values and large
-/// arguments are files (their locators are paths), mapped read-only.
+/// arguments are files (see [`Segment`](crate::calls::Segment)), mapped
+/// read-only.
 struct FileResolver;
 
 impl Resolver for FileResolver {
     fn fetch<'a>(&mut self, locator: &'a [u8]) -> Result<Blob<'a>, BoxError> {
-        Ok(Blob::File(
-            Path::new(std::ffi::OsStr::from_bytes(locator)).to_path_buf(),
-        ))
+        Ok(Blob::File(calls::parse_locator(locator).0.to_path_buf()))
     }
 
-    /// A shared value whose file the parent removed (the value was dropped
-    /// there) is released here too.
+    /// A shared value whose segment the parent released (the value was
+    /// dropped there) is released here too.
     fn keep(&mut self, _id: u64, locator: &[u8]) -> bool {
-        Path::new(std::ffi::OsStr::from_bytes(locator)).exists()
+        use std::os::unix::fs::MetadataExt;
+        let (path, inode) = calls::parse_locator(locator);
+        match (std::fs::metadata(path), inode) {
+            (Ok(m), Some(inode)) => m.ino() == inode,
+            (Ok(_), None) => true,
+            (Err(_), _) => false,
+        }
     }
 }
 
@@ -148,9 +152,12 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
         exit(0);
     }
     let mut reader = BufReader::with_capacity(1 << 16, &stream);
+    // The segment of the last reply sent through shared memory: the parent
+    // has opened it by the time it sends the next request.
+    let mut held: Option<Segment> = None;
     loop {
-        let request = match wire::read_run(&mut reader) {
-            Ok(Some(request)) => request,
+        let run = match wire::read_run(&mut reader) {
+            Ok(Some(run)) => run,
             // The parent is done with us (or gone).
             Ok(None) => exit(0),
             Err(e) => {
@@ -158,15 +165,35 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
                 exit(EXIT_PROTOCOL);
             }
         };
+        drop(held.take());
         // SAFETY: the request comes from our parent, which runs this same
         // executable (its identity checked above, and again by
         // `serve_request_with` in the request itself), over a socket that
         // only the two of us hold, so its bytes are those the parent's
         // `RemoteBatch::request` made.
-        let reply = unsafe { serve_request_with(&request, &mut FileResolver) };
+        let reply = unsafe { serve_request_with(&run.request, &mut FileResolver) };
+        drop(run.request);
         let _ = std::io::stdout().flush();
-        if wire::write_reply(&mut writer, &reply).is_err() {
+        let sent = match reply_segment(&reply, run.shared_from) {
+            Some(segment) => {
+                let sent = wire::write_reply_shared(&mut writer, segment.locator());
+                held = Some(segment);
+                sent
+            }
+            None => wire::write_reply(&mut writer, &reply),
+        };
+        if sent.is_err() {
             exit(0);
         }
     }
+}
+
+/// A reply of `shared_from` bytes or more in a segment of its own, for the
+/// parent to map; `None` for a smaller one, where shared memory is not
+/// available, or if the segment cannot be made (the socket carries it).
+fn reply_segment(reply: &[u8], shared_from: u64) -> Option<Segment> {
+    if !cfg!(target_os = "linux") || (reply.len() as u64) < shared_from {
+        return None;
+    }
+    Segment::anonymous("reply", |f| crate::pipe::write_split(f, reply)).ok()
 }

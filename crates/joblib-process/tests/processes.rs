@@ -448,6 +448,17 @@ fn a_worker_without_its_socket_exits_before_main() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
 }
 
+/// The inodes of the files mapped in this process whose path contains
+/// `part` (unnamed files show as `<path> (deleted)` or `/memfd:<name>`).
+fn mapped_inodes(part: &str) -> BTreeSet<u64> {
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(part))
+        .filter_map(|l| l.split_whitespace().nth(4)?.parse().ok())
+        .collect()
+}
+
 #[test]
 fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
     use joblib_parallel::Shared;
@@ -468,39 +479,29 @@ fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
             .run((0..8).map(|_| {
                 delayed_remote(
                     |(a, root): Args| {
-                        // Files of this call: one shared value, whatever the
-                        // number of tasks.
-                        let files: Vec<String> = std::fs::read_dir(&root)
-                            .unwrap()
-                            .flatten()
-                            .flat_map(|call| std::fs::read_dir(call.path()).unwrap().flatten())
-                            .map(|f| f.file_name().to_string_lossy().into_owned())
-                            .collect();
-                        (a.view().sum(), a.is_mapped(), files)
+                        // The file this worker maps for the value, and what
+                        // the folder shows of it (nothing: it has no name).
+                        let names = std::fs::read_dir(&root).unwrap().count();
+                        let mapped = mapped_inodes(&format!("{root}/joblib-rs-"));
+                        (a.view().sum(), a.is_mapped(), mapped, names)
                     },
                     (data.clone(), dir.path().to_string_lossy().into_owned()),
                 )
             }))
             .unwrap()
     };
-    let mut names = BTreeSet::new();
+    let mut inodes = BTreeSet::new();
     for _ in 0..2 {
-        for (sum, mapped, files) in call() {
+        for (sum, mapped, files, names) in call() {
             assert_eq!(sum, expected);
             assert!(mapped, "a shared MmapArray is a view of the mapped file");
-            assert_eq!(files.len(), 1, "{files:?}");
-            assert!(files[0].starts_with("shared-"), "{files:?}");
-            names.insert(files[0].clone());
+            assert_eq!(files.len(), 1, "one file for the value: {files:?}");
+            assert_eq!(names, 0, "the file has no name in the folder");
+            inodes.extend(files);
         }
     }
-    assert_eq!(names.len(), 1, "written once for both calls: {names:?}");
+    assert_eq!(inodes.len(), 1, "written once for both calls: {inodes:?}");
     drop(data);
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .collect();
-    assert!(left.is_empty(), "the file goes with the value: {left:?}");
 
     // Outside a call it is the value itself, for any serde format.
     let file = dir.path().join("v.jbl");
@@ -623,4 +624,107 @@ fn dropping_the_results_kills_the_workers_still_running_the_call() {
     // The pool is still usable: the slot starts a new worker.
     let again = p.run((0..4u64).map(|x| delayed_remote(square, x))).unwrap();
     assert_eq!(again, [0, 1, 4, 9]);
+}
+
+/// The descriptors of process `pid` that are a worker's reply segment.
+fn reply_segments(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .filter(|t| t.to_string_lossy().contains("memfd:joblib-reply"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// This worker's pid and 128 KiB of `f64` made from `seed`.
+fn big_result(seed: u32) -> (u32, Vec<f64>) {
+    (
+        std::process::id(),
+        (0..16_384u32).map(|i| f64::from(i ^ seed)).collect(),
+    )
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn large_results_come_back_through_shared_memory() {
+    // A pool of its own (no other test uses 8 workers): another test's
+    // small requests would release the segments looked for below.
+    let big = Parallel::new()
+        .backend(ProcessBackend::new().max_nbytes(64 << 10))
+        .n_jobs(8)
+        .batch_size(1);
+    let out = big
+        .run((0..16).map(|i| delayed_remote(big_result, i)))
+        .unwrap();
+    let mut pids = BTreeSet::new();
+    for (i, (pid, values)) in out.into_iter().enumerate() {
+        let expected: Vec<f64> = (0..16_384u32).map(|v| f64::from(v ^ i as u32)).collect();
+        assert_eq!(values, expected, "task {i}");
+        pids.insert(pid);
+    }
+    // A worker keeps the segment of its last reply until its next request.
+    assert!(
+        pids.iter().any(|&pid| reply_segments(pid) == 1),
+        "no worker of {pids:?} holds a reply segment"
+    );
+    // Small replies travel on the socket, and the worker lets the segment
+    // of its last large reply go when the next request comes.
+    let small = Parallel::new()
+        .backend(ProcessBackend::new())
+        .n_jobs(8)
+        .batch_size(1);
+    let out = small.run((0..64).map(|_| delayed_remote(pid, 0))).unwrap();
+    for pid in out.into_iter().collect::<BTreeSet<_>>() {
+        assert_eq!(reply_segments(pid), 0, "worker {pid}");
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_array_passed_by_value_to_many_tasks_is_written_once_per_call() {
+    use joblib_persist::MmapArray;
+    use ndarray::{Array1, Ix1};
+
+    let a = Array1::from_shape_fn(50_000, |i| i as f64);
+    let call = || {
+        Parallel::new()
+            .backend(ProcessBackend::new().max_nbytes(64 << 10))
+            // The pool of 1 (shared with a test that does not mind): the
+            // pool of 2 has tests whose timing must not wait for these.
+            .n_jobs(1)
+            .batch_size(1)
+            .run((0..6).map(|_| {
+                delayed_remote(
+                    |a: MmapArray<f64, Ix1>| {
+                        // The segment of the arguments, mapped while `a` lives.
+                        (
+                            a.view().sum(),
+                            a.is_mapped(),
+                            mapped_inodes("memfd:joblib-args"),
+                        )
+                    },
+                    MmapArray::from(a.clone()),
+                )
+            }))
+            .unwrap()
+    };
+    let mut per_call = Vec::new();
+    for _ in 0..2 {
+        let mut inodes = BTreeSet::new();
+        for (sum, mapped, files) in call() {
+            assert_eq!(sum, a.sum());
+            assert!(mapped);
+            assert_eq!(files.len(), 1, "{files:?}");
+            inodes.extend(files);
+        }
+        assert_eq!(
+            inodes.len(),
+            1,
+            "one segment for six equal batches: {inodes:?}"
+        );
+        per_call.push(inodes);
+    }
+    assert_ne!(per_call[0], per_call[1], "each call writes its own");
 }

@@ -27,8 +27,8 @@ const TOKEN: &str = "$joblib_parallel::Shared";
 /// too, without a copy. Inside a remote request a `Shared` travels as an
 /// id; the backend's [`Transport`](crate::remote::Transport) decides how the value's
 /// bytes reach the worker (the `"processes"` backend writes them once to a
-/// private file in `/dev/shm` that each worker maps, and fields of type
-/// [`MmapArray`](joblib_persist::MmapArray) are then views of that mapping:
+/// private, unnamed file in shared memory that each worker maps, and fields of type
+/// `MmapArray` (joblib-persist's) are then views of that mapping:
 /// no copy at all), and the worker keeps the decoded value for the next
 /// tasks. Outside a remote request (hashed by a cache, dumped to a file,
 /// sent through another serde format) it serializes exactly like the value

@@ -58,8 +58,8 @@ pub struct InlineTransport;
 impl Transport for InlineTransport {}
 
 /// Bytes a worker decodes: in memory, or in a file of joblib-persist's
-/// format that it maps (fields of type
-/// [`MmapArray`](joblib_persist::MmapArray) are then views of the file).
+/// format that it maps (fields of type `MmapArray`, joblib-persist's, are
+/// then views of the file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Blob<'a> {
     /// The bytes themselves.
