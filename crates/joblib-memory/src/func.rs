@@ -4,7 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Read};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use joblib_hash::{Digest, Hasher};
 use serde::Serialize;
@@ -50,6 +50,21 @@ fn is_missing(e: &Error) -> bool {
 /// there, or a component on the way is not a directory.
 fn absent(kind: ErrorKind) -> bool {
     matches!(kind, ErrorKind::NotFound | ErrorKind::NotADirectory)
+}
+
+/// How fresh a recorded access may be and still not be recorded again:
+/// LRU order is right to this much.
+pub(crate) const ACCESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the file's modification time (an entry's last access) is less
+/// than `every` old. A time ahead of this clock (another machine's, on a
+/// shared file system) counts as recent: it ages like any other.
+fn accessed_within(meta: &std::fs::Metadata, every: Duration) -> bool {
+    meta.modified().is_ok_and(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .map_or(true, |d| d < every)
+    })
 }
 
 /// Results up to this size are read with one `read` and parsed from
@@ -176,8 +191,9 @@ impl Core {
     /// Loads `R` from the stored output of the entry `digest`, checking
     /// that it was stored for that entry; also returns the size of what
     /// was stored (0 when it is not known without another `stat`). With
-    /// `access`, records the access in the store, on the open file when
-    /// there is one.
+    /// `access`, records the access in the store: on the open file when
+    /// there is one, and there only when its last recorded access is more
+    /// than [`ACCESS_EVERY`] old.
     fn read<R: DeserializeOwned>(
         &self,
         out: StoredOutput,
@@ -187,7 +203,7 @@ impl Core {
         let (stamped, size, recorded) = self.read_stamped::<R>(out, digest, access)?;
         let value = unstamp(&self.name, digest, stamped)?;
         if let (Some(backend), false) = (access, recorded) {
-            self.access_recorded(backend.record_access(&self.name, digest));
+            self.record_access(backend, digest);
         }
         Ok((value, size))
     }
@@ -220,10 +236,10 @@ impl Core {
                         .map_err(persist);
                 }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
-                let len = file
+                let meta = file
                     .metadata()
-                    .map_err(|e| io_err(&path, "reading the size of", e))?
-                    .len();
+                    .map_err(|e| io_err(&path, "reading the size of", e))?;
+                let len = meta.len();
                 if len > SMALL_RESULT {
                     return joblib_persist::load(&path)
                         .map(|v| (v, len, false))
@@ -235,7 +251,12 @@ impl Core {
                 file.read_exact(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
                 let value = joblib_persist::load_from_reader(bytes.as_slice());
-                if let (Some(backend), Ok(_)) = (access, &value) {
+                // The modification time is the last access (set by any
+                // process): a recent one needs no write, so neither the
+                // first nor later hits within a second write anything.
+                if let (Some(backend), Ok(_)) = (access, &value)
+                    && !accessed_within(&meta, ACCESS_EVERY)
+                {
                     self.access_recorded(backend.record_access_open(&self.name, digest, &file));
                 }
                 value.map(|v| (v, len, access.is_some())).map_err(|e| {
@@ -313,13 +334,7 @@ impl Core {
                 return Loaded::Missing(Some(reason));
             }
         }
-        let access = self.memory.should_record_access(digest).then_some(backend);
-        let read = self.read(out, digest, access);
-        if read.is_err() && access.is_some() {
-            // Nothing was read, so no access was recorded.
-            self.memory.forget_access(digest);
-        }
-        match read {
+        match self.read(out, digest, Some(backend)) {
             Ok((v, size)) => Loaded::Value(v, size),
             Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {

@@ -568,7 +568,7 @@ impl Memory {
     /// Whether an access to the entry `digest` should be written to the
     /// store: not if this process did so less than a second ago.
     pub(crate) fn should_record_access(&self, digest: &joblib_hash::Digest) -> bool {
-        const EVERY: Duration = Duration::from_secs(1);
+        const EVERY: Duration = crate::func::ACCESS_EVERY;
         let now = Instant::now();
         const CAP: usize = 4096;
         let mut touched = lock(&self.inner.touched);
@@ -589,12 +589,6 @@ impl Memory {
         }
         touched.insert(*digest, now);
         true
-    }
-
-    /// Undoes [`should_record_access`](Self::should_record_access) when the
-    /// entry turned out not to be readable.
-    pub(crate) fn forget_access(&self, digest: &joblib_hash::Digest) {
-        lock(&self.inner.touched).remove(digest);
     }
 
     /// Makes sure the store's entries of `function` were written with

@@ -125,6 +125,11 @@ pub trait StoreBackend: Send + Sync + fmt::Debug {
     /// open after being read: a store that keeps the last access in the
     /// file's own modification time sets it on `output` and saves an
     /// `open`. The default calls [`record_access`](Self::record_access).
+    ///
+    /// A hit calls this only when the file's modification time is more
+    /// than a second old (or unreadable): the time is the last access for
+    /// [`FsStore`](crate::FsStore), and otherwise the file was written
+    /// less than a second ago.
     fn record_access_open(
         &self,
         function: &str,
