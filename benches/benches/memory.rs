@@ -192,8 +192,10 @@ fn many_benches(c: &mut Criterion) {
         b.iter(|| {
             let x = next.fetch_add(1, Ordering::Relaxed) % MANY;
             black_box(joblib_hash::hash(black_box(&x)).expect("hash"));
-            // An entry's file holds its digest, then the result.
-            let v: (String, Vec<u64>) = joblib_persist::load(&outputs[x as usize]).expect("load");
+            // An entry's file holds its digest, the result and its
+            // compute time.
+            let v: (String, Vec<u64>, f64) =
+                joblib_persist::load(&outputs[x as usize]).expect("load");
             black_box(v)
         })
     });

@@ -16,7 +16,7 @@ use crate::memory::{Memory, Validator};
 use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
 use crate::runlog::{Call, RunOutcome, RunReason};
-use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, unstamp};
+use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, stamp, unstamp};
 use crate::summary::summarize;
 use crate::verbose;
 use crate::warn::Cause;
@@ -190,7 +190,8 @@ impl Core {
 
     /// Loads `R` from the stored output of the entry `digest`, checking
     /// that it was stored for that entry; also returns the size of what
-    /// was stored (0 when it is not known without another `stat`). With
+    /// was stored (0 when it is not known without another `stat`) and the
+    /// entry's compute time in seconds (`None` for older entries). With
     /// `access`, records the access in the store: on the open file when
     /// there is one, and there only when its last recorded access is more
     /// than [`ACCESS_EVERY`] old.
@@ -199,13 +200,13 @@ impl Core {
         out: StoredOutput,
         digest: &Digest,
         access: Option<&dyn StoreBackend>,
-    ) -> Result<(R, u64), Error> {
+    ) -> Result<(R, u64, Option<f64>), Error> {
         let (stamped, size, recorded) = self.read_stamped::<R>(out, digest, access)?;
-        let value = unstamp(&self.name, digest, stamped)?;
+        let (value, seconds) = unstamp(&self.name, digest, stamped)?;
         if let (Some(backend), false) = (access, recorded) {
             self.record_access(backend, digest);
         }
-        Ok((value, size))
+        Ok((value, size, seconds))
     }
 
     /// Logs a failure to record an access (harmless: LRU order is off by
@@ -335,7 +336,7 @@ impl Core {
             }
         }
         match self.read(out, digest, Some(backend)) {
-            Ok((v, size)) => Loaded::Value(v, size),
+            Ok((v, size, seconds)) => Loaded::Value(v, size, seconds),
             Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {
                 self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
@@ -345,7 +346,8 @@ impl Core {
         }
     }
 
-    /// Appends a record of a call to the run log, if the memory keeps one.
+    /// Appends a record of a computing call to the run log, if the memory
+    /// keeps one.
     fn log_call(
         &self,
         digest: Option<&Digest>,
@@ -355,11 +357,11 @@ impl Core {
         took: Duration,
         bytes: u64,
     ) {
-        let Some(log) = &self.memory.inner.run_log else {
+        if self.memory.inner.run_log.is_none() {
             return;
-        };
+        }
         let hex = digest.map(Digest::to_hex);
-        let appended = log.append(&Call {
+        self.append_log(&Call {
             function: &self.name,
             fingerprint: &self.fingerprint,
             digest: hex.as_deref(),
@@ -368,8 +370,45 @@ impl Core {
             reason,
             took,
             bytes,
+            compute_seconds: None,
         });
-        if let Err(why) = appended {
+    }
+
+    /// Appends a record of a hit to the run log, if the memory keeps one:
+    /// `took` to load it, and the entry's compute time (the time the hit
+    /// saved) when the entry recorded it.
+    fn log_hit(
+        &self,
+        digest: &Digest,
+        args: &str,
+        took: Duration,
+        bytes: u64,
+        compute_seconds: Option<f64>,
+    ) {
+        if self.memory.inner.run_log.is_none() {
+            return;
+        }
+        let hex = digest.to_hex();
+        self.append_log(&Call {
+            function: &self.name,
+            fingerprint: &self.fingerprint,
+            digest: Some(&hex),
+            args,
+            outcome: RunOutcome::Hit,
+            reason: None,
+            took,
+            bytes,
+            compute_seconds,
+        });
+    }
+
+    /// Appends `call` to the run log, warning (once) when it cannot be
+    /// written.
+    fn append_log(&self, call: &Call<'_>) {
+        let Some(log) = &self.memory.inner.run_log else {
+            return;
+        };
+        if let Err(why) = log.append(call) {
             self.warn(
                 Cause::RunLog,
                 format_args!(
@@ -419,21 +458,14 @@ impl Core {
         };
         let start = Instant::now();
         match self.load(backend.as_ref(), &digest) {
-            Loaded::Value(v, size) => {
+            Loaded::Value(v, size, computed) => {
                 let took = start.elapsed();
                 tracing::debug!(function = %self.name, %digest, "cache hit");
                 if self.memory.inner.verbose >= 2 {
                     eprintln!("{}", verbose::loading(&self.name, took));
                 }
                 if self.memory.inner.run_log.is_some() {
-                    self.log_call(
-                        Some(&digest),
-                        &summarize(args),
-                        RunOutcome::Hit,
-                        None,
-                        took,
-                        size,
-                    );
+                    self.log_hit(&digest, &summarize(args), took, size, computed);
                 }
                 Lookup::Hit(v)
             }
@@ -477,8 +509,8 @@ impl Core {
         let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
         let dump = &self.memory.inner.dump;
         let name = &self.name;
-        let stamp = digest.to_hex();
-        let stamped = (stamp.as_str(), &value);
+        let stamp_hex = digest.to_hex();
+        let stamped = stamp(&stamp_hex, &value, took);
         let mut write = |sink: OutputSink<'_>| -> Result<(), Error> {
             let persist = |source| Error::Persist {
                 function: name.clone(),
@@ -518,7 +550,7 @@ impl Core {
                     backend.output(&self.name, &digest),
                 ) {
                     (Some(_), Ok(Some(out))) => {
-                        self.read(out, &digest, None).map_or(value, |(v, _)| v)
+                        self.read(out, &digest, None).map_or(value, |(v, _, _)| v)
                     }
                     _ => value,
                 };
@@ -559,8 +591,9 @@ struct Computed<R> {
 
 /// What looking an entry up in the store found.
 enum Loaded<R> {
-    /// The value, and the size of the stored result (0 if unknown).
-    Value(R, u64),
+    /// The value, the size of the stored result (0 if unknown) and the
+    /// entry's compute time in seconds (`None` for older entries).
+    Value(R, u64, Option<f64>),
     /// No usable entry: absent (`None`) or discarded for this reason.
     Missing(Option<RunReason>),
 }
@@ -636,15 +669,8 @@ impl<'a> Pending<'a> {
             // it since the lookup.
             let start = Instant::now();
             match core.load(backend.as_ref(), &digest) {
-                Loaded::Value(v, size) => {
-                    core.log_call(
-                        Some(&digest),
-                        &self.summary,
-                        RunOutcome::Hit,
-                        None,
-                        start.elapsed(),
-                        size,
-                    );
+                Loaded::Value(v, size, computed) => {
+                    core.log_hit(&digest, &self.summary, start.elapsed(), size, computed);
                     return (v, Outcome::Stored(digest));
                 }
                 Loaded::Missing(found) => reason = found.or(reason),
@@ -794,15 +820,9 @@ impl<F> MemorizedFunc<F> {
                 core.record_access(b.as_ref(), &d);
             }
             if core.memory.inner.run_log.is_some() {
-                // Shelved: nothing was loaded, so no load time or size.
-                core.log_call(
-                    Some(&d),
-                    &summarize(&args),
-                    RunOutcome::Hit,
-                    None,
-                    Duration::ZERO,
-                    0,
-                );
+                // Shelved: nothing was loaded, so no load time, size or
+                // compute time (`totals` finds it in the metadata).
+                core.log_hit(&d, &summarize(&args), Duration::ZERO, 0, None);
             }
             return MemorizedResult::stored(&core.memory, &core.name, d);
         }
