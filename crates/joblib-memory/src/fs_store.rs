@@ -3,6 +3,7 @@
 use std::fs::{self, File};
 use std::io::{self, ErrorKind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use crate::error::{Error, io_err};
 use crate::metadata::{Metadata, unix_seconds};
 use crate::runlog::{RUN_LOG, RUN_LOG_OLD};
 use crate::store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
+use crate::warn::{Cause, Warner};
 
 /// The result file of an entry.
 pub(crate) const OUTPUT: &str = "output.jbl";
@@ -37,6 +39,9 @@ const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    /// Where the store's warnings go when a memory made it; `tracing`
+    /// otherwise.
+    warner: Option<Arc<Warner>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,34 +65,63 @@ fn unique_name(kind: &str) -> String {
 impl FsStore {
     /// Opens (creating if needed) the store at `root`, and writes a
     /// `.gitignore` holding `*` there unless one exists.
+    ///
+    /// A `.gitignore` that cannot be written is a `tracing` warning (a
+    /// [`Memory`](crate::Memory) shows it as its other warnings).
     pub fn new(root: impl Into<PathBuf>) -> Result<FsStore, Error> {
+        FsStore::create(root.into(), None)
+    }
+
+    /// [`FsStore::new`], warning through `warner` when given.
+    pub(crate) fn create(
+        root: impl Into<PathBuf>,
+        warner: Option<Arc<Warner>>,
+    ) -> Result<FsStore, Error> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| io_err(&root, "creating the cache directory", e))?;
-        let ignore = root.join(".gitignore");
-        match fs::OpenOptions::new()
+        let store = FsStore { root, warner };
+        let ignore = store.root.join(".gitignore");
+        let written = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&ignore)
-        {
-            Ok(mut f) => {
+            .and_then(|mut f| {
                 use io::Write;
-                if let Err(e) = f.write_all(b"# Created by joblib-memory: cached results.\n*\n") {
-                    tracing::warn!(path = %ignore.display(), error = %e, "cannot write .gitignore");
-                }
-            }
+                f.write_all(b"# Created by joblib-memory: cached results.\n*\n")
+            });
+        match written {
+            Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             // A read-only cache still serves hits.
-            Err(e) => {
-                tracing::warn!(path = %ignore.display(), error = %e, "cannot create .gitignore")
-            }
+            Err(e) => store.warn(
+                Cause::GitIgnore,
+                "",
+                format_args!(
+                    "cannot write {}: {e}; git may track the cache, and the joblib command \
+                     will not take the directory for a cache",
+                    ignore.display()
+                ),
+            ),
         }
-        Ok(FsStore { root })
+        Ok(store)
+    }
+
+    /// Emits a warning through the memory's warner, or as a `tracing`
+    /// event for a store made by [`FsStore::new`].
+    fn warn(&self, cause: Cause, function: &str, message: std::fmt::Arguments<'_>) {
+        match &self.warner {
+            Some(w) => w.warn(cause, function, message),
+            None => tracing::warn!(function, "{message}"),
+        }
     }
 
     /// The store at `root` as it is, creating nothing: for reading a cache
     /// (tools, handles received from another process).
     pub fn existing(root: impl Into<PathBuf>) -> FsStore {
-        FsStore { root: root.into() }
+        FsStore {
+            root: root.into(),
+            warner: None,
+        }
     }
 
     /// Checks that files can be created in the store's directory, by
@@ -331,7 +365,15 @@ impl StoreBackend for FsStore {
                     // An entry without its result (damaged by hand or by a
                     // crash of something else than this crate): replace it.
                     Err(_) if attempt == 0 && target.is_dir() => {
-                        tracing::warn!(path = %target.display(), "replacing an entry that has no result file");
+                        self.warn(
+                            Cause::Replaced,
+                            function,
+                            format_args!(
+                                "replacing a cached entry of {function} that has no result file \
+                                 ({}): it was damaged outside joblib",
+                                target.display()
+                            ),
+                        );
                         self.remove_dir(&target)?;
                     }
                     Err(e) => return Err(io_err(&target, "renaming the new entry into place", e)),

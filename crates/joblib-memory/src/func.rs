@@ -4,7 +4,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, ErrorKind, Read};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use joblib_hash::{Digest, Hasher};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use crate::memory::{Memory, Validator};
 use crate::metadata::Metadata;
 use crate::result::MemorizedResult;
 use crate::runlog::{Call, RunOutcome, RunReason};
-use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, unstamp};
+use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, stamp, unstamp};
 use crate::summary::summarize;
 use crate::verbose;
 use crate::warn::Cause;
@@ -50,6 +50,21 @@ fn is_missing(e: &Error) -> bool {
 /// there, or a component on the way is not a directory.
 fn absent(kind: ErrorKind) -> bool {
     matches!(kind, ErrorKind::NotFound | ErrorKind::NotADirectory)
+}
+
+/// How fresh a recorded access may be and still not be recorded again:
+/// LRU order is right to this much.
+pub(crate) const ACCESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether the file's modification time (an entry's last access) is less
+/// than `every` old. A time ahead of this clock (another machine's, on a
+/// shared file system) counts as recent: it ages like any other.
+fn accessed_within(meta: &std::fs::Metadata, every: Duration) -> bool {
+    meta.modified().is_ok_and(|t| {
+        SystemTime::now()
+            .duration_since(t)
+            .map_or(true, |d| d < every)
+    })
 }
 
 /// Results up to this size are read with one `read` and parsed from
@@ -175,21 +190,23 @@ impl Core {
 
     /// Loads `R` from the stored output of the entry `digest`, checking
     /// that it was stored for that entry; also returns the size of what
-    /// was stored (0 when it is not known without another `stat`). With
-    /// `access`, records the access in the store, on the open file when
-    /// there is one.
+    /// was stored (0 when it is not known without another `stat`) and the
+    /// entry's compute time in seconds (`None` for older entries). With
+    /// `access`, records the access in the store: on the open file when
+    /// there is one, and there only when its last recorded access is more
+    /// than [`ACCESS_EVERY`] old.
     fn read<R: DeserializeOwned>(
         &self,
         out: StoredOutput,
         digest: &Digest,
         access: Option<&dyn StoreBackend>,
-    ) -> Result<(R, u64), Error> {
+    ) -> Result<(R, u64, Option<f64>), Error> {
         let (stamped, size, recorded) = self.read_stamped::<R>(out, digest, access)?;
-        let value = unstamp(&self.name, digest, stamped)?;
+        let (value, seconds) = unstamp(&self.name, digest, stamped)?;
         if let (Some(backend), false) = (access, recorded) {
-            self.access_recorded(backend.record_access(&self.name, digest));
+            self.record_access(backend, digest);
         }
-        Ok((value, size))
+        Ok((value, size, seconds))
     }
 
     /// Logs a failure to record an access (harmless: LRU order is off by
@@ -220,10 +237,10 @@ impl Core {
                         .map_err(persist);
                 }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
-                let len = file
+                let meta = file
                     .metadata()
-                    .map_err(|e| io_err(&path, "reading the size of", e))?
-                    .len();
+                    .map_err(|e| io_err(&path, "reading the size of", e))?;
+                let len = meta.len();
                 if len > SMALL_RESULT {
                     return joblib_persist::load(&path)
                         .map(|v| (v, len, false))
@@ -235,7 +252,12 @@ impl Core {
                 file.read_exact(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
                 let value = joblib_persist::load_from_reader(bytes.as_slice());
-                if let (Some(backend), Ok(_)) = (access, &value) {
+                // The modification time is the last access (set by any
+                // process): a recent one needs no write, so neither the
+                // first nor later hits within a second write anything.
+                if let (Some(backend), Ok(_)) = (access, &value)
+                    && !accessed_within(&meta, ACCESS_EVERY)
+                {
                     self.access_recorded(backend.record_access_open(&self.name, digest, &file));
                 }
                 value.map(|v| (v, len, access.is_some())).map_err(|e| {
@@ -313,14 +335,8 @@ impl Core {
                 return Loaded::Missing(Some(reason));
             }
         }
-        let access = self.memory.should_record_access(digest).then_some(backend);
-        let read = self.read(out, digest, access);
-        if read.is_err() && access.is_some() {
-            // Nothing was read, so no access was recorded.
-            self.memory.forget_access(digest);
-        }
-        match read {
-            Ok((v, size)) => Loaded::Value(v, size),
+        match self.read(out, digest, Some(backend)) {
+            Ok((v, size, seconds)) => Loaded::Value(v, size, seconds),
             Err(e) if is_missing(&e) => Loaded::Missing(None),
             Err(e) => {
                 self.warn(Cause::Damaged, format_args!("a cached result of {} ({digest}) is unreadable (corrupt, truncated or of another type); recomputing: {e}", self.name));
@@ -330,7 +346,8 @@ impl Core {
         }
     }
 
-    /// Appends a record of a call to the run log, if the memory keeps one.
+    /// Appends a record of a computing call to the run log, if the memory
+    /// keeps one.
     fn log_call(
         &self,
         digest: Option<&Digest>,
@@ -340,11 +357,11 @@ impl Core {
         took: Duration,
         bytes: u64,
     ) {
-        let Some(log) = &self.memory.inner.run_log else {
+        if self.memory.inner.run_log.is_none() {
             return;
-        };
+        }
         let hex = digest.map(Digest::to_hex);
-        let appended = log.append(&Call {
+        self.append_log(&Call {
             function: &self.name,
             fingerprint: &self.fingerprint,
             digest: hex.as_deref(),
@@ -353,8 +370,45 @@ impl Core {
             reason,
             took,
             bytes,
+            compute_seconds: None,
         });
-        if let Err(why) = appended {
+    }
+
+    /// Appends a record of a hit to the run log, if the memory keeps one:
+    /// `took` to load it, and the entry's compute time (the time the hit
+    /// saved) when the entry recorded it.
+    fn log_hit(
+        &self,
+        digest: &Digest,
+        args: &str,
+        took: Duration,
+        bytes: u64,
+        compute_seconds: Option<f64>,
+    ) {
+        if self.memory.inner.run_log.is_none() {
+            return;
+        }
+        let hex = digest.to_hex();
+        self.append_log(&Call {
+            function: &self.name,
+            fingerprint: &self.fingerprint,
+            digest: Some(&hex),
+            args,
+            outcome: RunOutcome::Hit,
+            reason: None,
+            took,
+            bytes,
+            compute_seconds,
+        });
+    }
+
+    /// Appends `call` to the run log, warning (once) when it cannot be
+    /// written.
+    fn append_log(&self, call: &Call<'_>) {
+        let Some(log) = &self.memory.inner.run_log else {
+            return;
+        };
+        if let Err(why) = log.append(call) {
             self.warn(
                 Cause::RunLog,
                 format_args!(
@@ -404,21 +458,14 @@ impl Core {
         };
         let start = Instant::now();
         match self.load(backend.as_ref(), &digest) {
-            Loaded::Value(v, size) => {
+            Loaded::Value(v, size, computed) => {
                 let took = start.elapsed();
                 tracing::debug!(function = %self.name, %digest, "cache hit");
                 if self.memory.inner.verbose >= 2 {
                     eprintln!("{}", verbose::loading(&self.name, took));
                 }
                 if self.memory.inner.run_log.is_some() {
-                    self.log_call(
-                        Some(&digest),
-                        &summarize(args),
-                        RunOutcome::Hit,
-                        None,
-                        took,
-                        size,
-                    );
+                    self.log_hit(&digest, &summarize(args), took, size, computed);
                 }
                 Lookup::Hit(v)
             }
@@ -462,8 +509,8 @@ impl Core {
         let mut meta = Metadata::new(&self.name, &self.fingerprint, &digest, summary, took);
         let dump = &self.memory.inner.dump;
         let name = &self.name;
-        let stamp = digest.to_hex();
-        let stamped = (stamp.as_str(), &value);
+        let stamp_hex = digest.to_hex();
+        let stamped = stamp(&stamp_hex, &value, took);
         let mut write = |sink: OutputSink<'_>| -> Result<(), Error> {
             let persist = |source| Error::Persist {
                 function: name.clone(),
@@ -503,7 +550,7 @@ impl Core {
                     backend.output(&self.name, &digest),
                 ) {
                     (Some(_), Ok(Some(out))) => {
-                        self.read(out, &digest, None).map_or(value, |(v, _)| v)
+                        self.read(out, &digest, None).map_or(value, |(v, _, _)| v)
                     }
                     _ => value,
                 };
@@ -544,8 +591,9 @@ struct Computed<R> {
 
 /// What looking an entry up in the store found.
 enum Loaded<R> {
-    /// The value, and the size of the stored result (0 if unknown).
-    Value(R, u64),
+    /// The value, the size of the stored result (0 if unknown) and the
+    /// entry's compute time in seconds (`None` for older entries).
+    Value(R, u64, Option<f64>),
     /// No usable entry: absent (`None`) or discarded for this reason.
     Missing(Option<RunReason>),
 }
@@ -621,15 +669,8 @@ impl<'a> Pending<'a> {
             // it since the lookup.
             let start = Instant::now();
             match core.load(backend.as_ref(), &digest) {
-                Loaded::Value(v, size) => {
-                    core.log_call(
-                        Some(&digest),
-                        &self.summary,
-                        RunOutcome::Hit,
-                        None,
-                        start.elapsed(),
-                        size,
-                    );
+                Loaded::Value(v, size, computed) => {
+                    core.log_hit(&digest, &self.summary, start.elapsed(), size, computed);
                     return (v, Outcome::Stored(digest));
                 }
                 Loaded::Missing(found) => reason = found.or(reason),
@@ -779,15 +820,9 @@ impl<F> MemorizedFunc<F> {
                 core.record_access(b.as_ref(), &d);
             }
             if core.memory.inner.run_log.is_some() {
-                // Shelved: nothing was loaded, so no load time or size.
-                core.log_call(
-                    Some(&d),
-                    &summarize(&args),
-                    RunOutcome::Hit,
-                    None,
-                    Duration::ZERO,
-                    0,
-                );
+                // Shelved: nothing was loaded, so no load time, size or
+                // compute time (`totals` finds it in the metadata).
+                core.log_hit(&d, &summarize(&args), Duration::ZERO, 0, None);
             }
             return MemorizedResult::stored(&core.memory, &core.name, d);
         }

@@ -59,7 +59,7 @@ pub(crate) struct Inner {
     pub(crate) dump: DumpOptions,
     pub(crate) mmap_mode: Option<MmapMode>,
     pub(crate) verbose: u32,
-    pub(crate) warner: Warner,
+    pub(crate) warner: Arc<Warner>,
     /// The run log, when the memory has a directory and keeps one.
     pub(crate) run_log: Option<RunLogWriter>,
     pub(crate) expires_after: Option<Duration>,
@@ -276,10 +276,13 @@ impl MemoryBuilder {
                     .into(),
             ));
         }
+        // The store's own warnings (its `.gitignore`, a replaced entry) go
+        // where the memory's do.
+        let warner = Arc::new(Warner::new(self.warnings));
         let backend: Arc<dyn StoreBackend> = match self.backend {
             Some(b) => b,
             None => {
-                let store = FsStore::new(&self.location)?;
+                let store = FsStore::create(&self.location, Some(warner.clone()))?;
                 store.check_writable()?;
                 Arc::new(store)
             }
@@ -301,7 +304,7 @@ impl MemoryBuilder {
         if let Some(inner) = Arc::get_mut(&mut memory.inner) {
             inner.expires_after = self.expires_after;
             inner.validate = self.validate;
-            inner.warner = Warner::new(self.warnings);
+            inner.warner = warner;
             if self.run_log {
                 inner.run_log = inner
                     .backend
@@ -385,7 +388,7 @@ impl Memory {
                 dump,
                 mmap_mode,
                 verbose,
-                warner: Warner::new(Warnings::Auto),
+                warner: Arc::new(Warner::new(Warnings::Auto)),
                 run_log: None,
                 expires_after: None,
                 validate: None,
@@ -565,7 +568,7 @@ impl Memory {
     /// Whether an access to the entry `digest` should be written to the
     /// store: not if this process did so less than a second ago.
     pub(crate) fn should_record_access(&self, digest: &joblib_hash::Digest) -> bool {
-        const EVERY: Duration = Duration::from_secs(1);
+        const EVERY: Duration = crate::func::ACCESS_EVERY;
         let now = Instant::now();
         const CAP: usize = 4096;
         let mut touched = lock(&self.inner.touched);
@@ -586,12 +589,6 @@ impl Memory {
         }
         touched.insert(*digest, now);
         true
-    }
-
-    /// Undoes [`should_record_access`](Self::should_record_access) when the
-    /// entry turned out not to be readable.
-    pub(crate) fn forget_access(&self, digest: &joblib_hash::Digest) {
-        lock(&self.inner.touched).remove(digest);
     }
 
     /// Makes sure the store's entries of `function` were written with

@@ -169,7 +169,7 @@ impl<R> MemorizedResult<R> {
             }
             _ => persist(e),
         })?;
-        let value = unstamp(&self.function, &digest, stamped)?;
+        let (value, _) = unstamp(&self.function, &digest, stamped)?;
         if let Err(e) = backend.record_access(&self.function, &digest) {
             tracing::debug!(function = %self.function, error = %e, "cannot record the access");
         }

@@ -92,6 +92,12 @@ pub struct RunRecord {
     pub pid: u32,
     /// The machine that made the call.
     pub host: String,
+    /// For a hit, the compute time of the entry it was answered from, in
+    /// seconds: the time the cache saved. `None` for other outcomes, and
+    /// for hits of entries stored (or records written) by earlier
+    /// versions, which did not record it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_seconds: Option<f64>,
 }
 
 impl RunRecord {
@@ -121,6 +127,8 @@ struct Line<'a> {
     bytes: u64,
     pid: u32,
     host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compute_seconds: Option<f64>,
 }
 
 /// What a call reports to the run log.
@@ -133,6 +141,7 @@ pub(crate) struct Call<'a> {
     pub(crate) reason: Option<RunReason>,
     pub(crate) took: Duration,
     pub(crate) bytes: u64,
+    pub(crate) compute_seconds: Option<f64>,
 }
 
 /// The name of this machine, read once.
@@ -208,6 +217,7 @@ impl RunLogWriter {
             bytes: call.bytes,
             pid: std::process::id(),
             host: host(),
+            compute_seconds: call.compute_seconds,
         };
         let mut buf = Vec::with_capacity(256);
         if let Err(e) = serde_json::to_writer(&mut buf, &line) {
@@ -484,9 +494,10 @@ impl RunLog {
     }
 
     /// Per-function totals over `records`, sorted by function name. The
-    /// time saved by a hit is the compute time of its entry: taken from
-    /// the entry's last computation in `records`, or else from the
-    /// entry's `metadata.json` in the cache.
+    /// time saved by a hit is the compute time of its entry: the one the
+    /// hit's record carries, or (for records of earlier versions and
+    /// shelved hits) the entry's last computation in `records`, or else
+    /// the entry's `metadata.json` in the cache.
     pub fn totals(&self, records: &[RunRecord]) -> Vec<FunctionTotals> {
         let store = FsStore::existing(self.location.clone());
         let mut compute_time: HashMap<(&str, &str), f64> = HashMap::new();
@@ -507,6 +518,11 @@ impl RunLog {
             if r.outcome == RunOutcome::Hit {
                 t.hits += 1;
                 let Some(key) = key else { continue };
+                if let Some(saved) = r.compute_seconds {
+                    t.time_saved += Duration::try_from_secs_f64(saved).unwrap_or_default();
+                    compute_time.insert(key, saved);
+                    continue;
+                }
                 let saved = *compute_time.entry(key).or_insert_with(|| {
                     d_from_hex(key.1)
                         .and_then(|d| store.metadata(key.0, &d).ok().flatten())

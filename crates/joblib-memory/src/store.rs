@@ -2,29 +2,77 @@
 
 use std::fmt;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use joblib_hash::Digest;
+use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 
 use crate::error::Error;
 use crate::metadata::Metadata;
 
-/// What `output.jbl` holds: the hex digest of the entry it was stored for,
-/// then the result. A result copied over another entry's is recognised.
-pub(crate) type Stamped<R> = (String, R);
+/// What `output.jbl` holds: the sequence (digest, result, compute
+/// seconds). The hex digest of the entry it was stored for recognises a
+/// result copied over another entry's; the compute time lets a hit's run
+/// log record say what the cache saved without reading `metadata.json`.
+/// Entries written before the compute time was added hold only (digest,
+/// result) and load with `seconds` `None`.
+pub(crate) struct Stamped<R> {
+    digest: String,
+    value: R,
+    seconds: Option<f64>,
+}
 
-/// The result in `stamped`, if it was stored for the entry `digest`.
-pub(crate) fn unstamp<R>(function: &str, digest: &Digest, stamped: Stamped<R>) -> Result<R, Error> {
-    let (stamp, value) = stamped;
+impl<'de, R: Deserialize<'de>> Deserialize<'de> for Stamped<R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<R>(PhantomData<R>);
+        impl<'de, R: Deserialize<'de>> Visitor<'de> for Visit<R> {
+            type Value = Stamped<R>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an entry digest, a result and optionally its compute time")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Stamped<R>, A::Error> {
+                let digest = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let value = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let seconds = seq.next_element()?;
+                Ok(Stamped {
+                    digest,
+                    value,
+                    seconds,
+                })
+            }
+        }
+        d.deserialize_tuple(3, Visit(PhantomData))
+    }
+}
+
+/// What a new entry's `output.jbl` is written as (see [`Stamped`]).
+pub(crate) fn stamp<'a, R>(digest: &'a str, value: &'a R, took: Duration) -> (&'a str, &'a R, f64) {
+    (digest, value, took.as_secs_f64())
+}
+
+/// The result in `stamped`, if it was stored for the entry `digest`, and
+/// the entry's compute time when it was recorded.
+pub(crate) fn unstamp<R>(
+    function: &str,
+    digest: &Digest,
+    stamped: Stamped<R>,
+) -> Result<(R, Option<f64>), Error> {
     let expected = digest.to_hex();
-    if stamp == expected {
-        Ok(value)
+    if stamped.digest == expected {
+        Ok((stamped.value, stamped.seconds))
     } else {
         Err(Error::WrongEntry {
             function: function.to_string(),
             expected,
-            found: stamp,
+            found: stamped.digest,
         })
     }
 }
@@ -125,6 +173,11 @@ pub trait StoreBackend: Send + Sync + fmt::Debug {
     /// open after being read: a store that keeps the last access in the
     /// file's own modification time sets it on `output` and saves an
     /// `open`. The default calls [`record_access`](Self::record_access).
+    ///
+    /// A hit calls this only when the file's modification time is more
+    /// than a second old (or unreadable): the time is the last access for
+    /// [`FsStore`](crate::FsStore), and otherwise the file was written
+    /// less than a second ago.
     fn record_access_open(
         &self,
         function: &str,

@@ -46,6 +46,11 @@ pub(crate) enum Cause {
     Cleanup,
     /// A record could not be appended to the run log.
     RunLog,
+    /// The cache's `.gitignore` could not be written (git may pick the
+    /// cache up, and the `joblib` command does not recognise it).
+    GitIgnore,
+    /// An entry directory without a result was replaced.
+    Replaced,
 }
 
 impl Cause {
@@ -60,6 +65,8 @@ impl Cause {
             Cause::StoreRead => "store_read_failed",
             Cause::Cleanup => "cleanup_failed",
             Cause::RunLog => "run_log_failed",
+            Cause::GitIgnore => "gitignore_failed",
+            Cause::Replaced => "entry_without_result_replaced",
         }
     }
 }

@@ -182,3 +182,34 @@ fn bytes_limit_is_enforced_automatically() {
     // The check runs each time a tenth of the limit was written.
     assert!(total <= 50_000 + 10_500, "{total} bytes kept");
 }
+
+#[test]
+fn a_recent_access_is_not_written_again_by_any_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let f = memory.cache("lim::recent", |x: u32| x + 1);
+    f.call(1);
+    let d = f.digest(&1u32).unwrap();
+    // An access time ahead of the clock (another machine's, or a second
+    // not yet over) is recent: a hit leaves it alone...
+    let ahead = SystemTime::now() + Duration::from_secs(3600);
+    set_access(dir.path(), "lim::recent", &d, ahead);
+    f.call(1);
+    assert_eq!(access_of(dir.path(), "lim::recent", &d), ahead);
+    // ... also from another memory, as another process would be, whose
+    // first hit of the entry it is.
+    let other = Memory::builder(dir.path()).verbose(0).build().unwrap();
+    let g = other.cache("lim::recent", |x: u32| x + 1);
+    assert_eq!(g.call(1), 2);
+    assert_eq!(access_of(dir.path(), "lim::recent", &d), ahead);
+    // An old access is written by the next hit of any memory: LRU order
+    // holds across processes without a file per entry or atime.
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    set_access(dir.path(), "lim::recent", &d, old);
+    let before = SystemTime::now() - Duration::from_secs(1);
+    assert_eq!(g.call(1), 2);
+    assert!(access_of(dir.path(), "lim::recent", &d) >= before);
+    set_access(dir.path(), "lim::recent", &d, old);
+    assert_eq!(f.call(1), 2);
+    assert!(access_of(dir.path(), "lim::recent", &d) >= before);
+}

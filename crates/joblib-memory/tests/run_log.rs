@@ -114,10 +114,20 @@ fn totals_count_hits_computes_and_time_saved() {
         t.time_saved
     );
     assert!(t.compute_time >= Duration::from_millis(30));
-    // Without the computation in the log, the saving comes from the
-    // entry's metadata.
+    // Each hit carries its entry's compute time: without the computation
+    // in the log (rotated away) and without the entry's metadata, the
+    // saving is still known.
+    for hit in &runs[1..] {
+        assert_eq!(hit.compute_seconds, Some(runs[0].seconds));
+    }
+    assert_eq!(runs[0].compute_seconds, None);
+    let entry = FsStore::existing(dir.path()).entry_dir("log::slow", &slow.digest(&1u64).unwrap());
+    fs::remove_file(entry.join("metadata.json")).unwrap();
     let totals = log.totals(&runs[1..]);
-    assert!(totals[0].time_saved >= Duration::from_millis(90));
+    assert_eq!(
+        totals[0].time_saved,
+        Duration::from_secs_f64(runs[0].seconds) * 3
+    );
     let entries = RunLog::entry_totals(&runs);
     let e = &entries[&(
         "log::slow".to_string(),
@@ -270,4 +280,31 @@ fn a_follower_sees_new_records_and_follows_rotation() {
     }
     assert!(dir.path().join("runs.1.jsonl").exists(), "rotated");
     assert_eq!(seen, 1000, "every record is seen once, across rotations");
+}
+
+#[test]
+fn hits_of_entries_written_before_compute_times_were_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = quiet(dir.path());
+    let slow = memory.cache("log::old", |x: u64| {
+        std::thread::sleep(Duration::from_millis(20));
+        x + 1
+    });
+    assert_eq!(slow.call(1), 2);
+    // Rewrite the result as earlier versions stored it: (digest, result).
+    let digest = slow.digest(&1u64).unwrap();
+    let out = FsStore::existing(dir.path())
+        .entry_dir("log::old", &digest)
+        .join("output.jbl");
+    fs::remove_file(&out).unwrap();
+    joblib_persist::dump(&(digest.to_hex(), 2u64), &out).unwrap();
+    assert_eq!(slow.call(1), 2);
+    let log = RunLog::open(dir.path());
+    let runs = log.records().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].outcome, RunOutcome::Hit);
+    assert_eq!(runs[1].compute_seconds, None);
+    // The saving then comes from the entry's metadata.
+    let totals = log.totals(&runs[1..]);
+    assert!(totals[0].time_saved >= Duration::from_millis(20));
 }

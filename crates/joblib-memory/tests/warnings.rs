@@ -77,6 +77,29 @@ fn warnings_child_entry() {
                 assert_eq!(f.call(x), x + 1);
             }
         }
+        "gitignore" => {
+            // /proc exists, but nothing can be created in it: the store
+            // cannot write its `.gitignore`, then the memory is unusable.
+            for _ in 0..2 {
+                let memory = Memory::new("/proc");
+                assert_eq!(memory.cache("w::proc", |x: u32| x + 1).call(1), 2);
+            }
+        }
+        "replaced" => {
+            let memory = Memory::builder(dir).build().unwrap();
+            let f = memory.cache("w::r", |x: u32| x + 1);
+            for x in [1, 2] {
+                assert_eq!(f.call(x), x + 1);
+                // Its result file goes; the entry's directory stays.
+                let entry = FsStore::new(dir)
+                    .unwrap()
+                    .entry_dir("w::r", &f.digest(&x).unwrap());
+                fs::remove_file(entry.join("output.jbl")).unwrap();
+                assert_eq!(f.call(x), x + 1);
+                assert!(entry.join("output.jbl").is_file());
+                assert_eq!(f.call(x), x + 1);
+            }
+        }
         "subscriber" => {
             let subscriber = tracing::subscriber::NoSubscriber::default();
             // Any real subscriber counts; this one drops what it gets.
@@ -199,6 +222,27 @@ fn a_run_log_that_cannot_be_written_is_said_once() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
         lines[0].contains("runs.jsonl") && lines[0].contains("not recorded in the run log"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn a_gitignore_that_cannot_be_written_is_said() {
+    let lines = child_warnings("gitignore");
+    let count = |text: &str| lines.iter().filter(|l| l.contains(text)).count();
+    // Each `Memory::new` (a warner of its own) says it once, with the
+    // unusable directory after it.
+    assert_eq!(count("cannot write /proc/.gitignore"), 2, "{lines:#?}");
+    assert_eq!(count("cannot use the cache directory"), 2, "{lines:#?}");
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+}
+
+#[test]
+fn replacing_an_entry_without_its_result_is_said_once() {
+    let lines = child_warnings("replaced");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("replacing a cached entry of w::r that has no result file"),
         "{lines:#?}"
     );
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, io_err};
 use crate::format::{Dtype, FORMAT_VERSION, Header, Index, Trailer};
 use crate::options::DumpOptions;
 use crate::ser::Ser;
-use crate::sink::{Direct, Sink, Threaded};
+use crate::sink::{Direct, Lazy, Sink};
 use crate::writer::BlockWriter;
 
 /// Writes `value` to `path` uncompressed, or with the method the
@@ -41,6 +41,10 @@ pub fn dump_to_writer<T: Serialize + ?Sized, W: Write>(value: &T, writer: W) -> 
     DumpOptions::new().dump_to_writer(value, writer)
 }
 
+/// How much of a dump is written on the calling thread before a writer
+/// thread takes over: starting one costs more than writing this much.
+const DIRECT_BYTES: usize = 256 << 10;
+
 pub(crate) fn dump_path<T: Serialize + ?Sized>(
     opts: &DumpOptions,
     value: &T,
@@ -65,10 +69,11 @@ pub(crate) fn dump_path<T: Serialize + ?Sized>(
     }
     let (tmp, file) = crate::temp::TempFile::create_in(dir)
         .map_err(|e| io_err(path, "creating a temporary file next to", e))?;
-    // A writer thread does the file I/O while this thread serializes and
-    // the pool compresses: the three overlap.
+    // Past the first `DIRECT_BYTES`, a writer thread does the file I/O
+    // while this thread serializes and the pool compresses: the three
+    // overlap. A small dump is written here, without starting a thread.
     let file = std::thread::scope(|scope| {
-        let sink = Threaded::spawn(scope, BufWriter::with_capacity(1 << 16, file));
+        let sink = Lazy::new(scope, BufWriter::with_capacity(1 << 16, file), DIRECT_BYTES);
         let sink = write_value(opts, &method, value, sink, path)?;
         let writer = sink.finish().map_err(|e| io_err(path, "writing", e))?;
         writer
