@@ -100,6 +100,8 @@ mod options;
 mod outline;
 mod owned;
 mod par;
+#[cfg(feature = "python")]
+mod python;
 mod ser;
 mod shape;
 mod sink;
@@ -125,3 +127,8 @@ pub use mmap_array::MmapArray;
 pub use ndarray;
 pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_MIN_BLOCK, DumpOptions};
 pub use outline::{Node, OUTLINE_MAP_ENTRIES, OUTLINE_NODES, OUTLINE_SEQ_ITEMS, Outline, outline};
+#[cfg(feature = "python")]
+pub use python::{
+    ArrayData, PY_MAX_DEPTH, PyArray, PyDtype, PyLoadOptions, PyValue, from_py_value, load_python,
+    load_python_value,
+};
