@@ -61,7 +61,7 @@ impl Default for PyLoadOptions {
             max_decompressed: 16 << 30,
             max_nodes: 50_000_000,
             max_memo: 10_000_000,
-            max_values: 10_000_000,
+            max_values: 1_000_000,
             max_nested: 4,
         }
     }
@@ -69,8 +69,9 @@ impl Default for PyLoadOptions {
 
 impl PyLoadOptions {
     /// The defaults: no opaque objects, 16 GiB of decompressed stream,
-    /// 50 million pickle objects, 10 million memo entries, at least 10
-    /// million values out of shared data, nested pickles 4 deep.
+    /// 50 million pickle objects, 10 million memo entries, shared data
+    /// expanding to at most 4 values per object or 1 million values
+    /// (whichever is more), nested pickles 4 deep.
     pub fn new() -> Self {
         Self::default()
     }

@@ -2,14 +2,15 @@
 //! [`PyValue`] tree, with caps on depth and on how much shared data may
 //! expand, and cycles refused.
 
-use super::value::{ArrayData, PyArray, PyValue};
+use super::value::{ArrayData, PyArray, PyDtype, PyValue};
 use super::vm::{Id, Node};
 use super::{PErr, PY_MAX_DEPTH, PyLoadOptions};
 
 struct Tree {
     nodes: Vec<Node>,
-    /// References to each object not yet turned into a value; the last one
-    /// moves the value out instead of copying it.
+    /// References to each object. An object referenced once, under
+    /// ancestors each referenced once, becomes a value exactly once: its
+    /// value is moved out instead of copied.
     refs: Vec<u32>,
     busy: Vec<bool>,
     values: u64,
@@ -60,7 +61,32 @@ pub(crate) fn build(
         max_copied: opts.max_decompressed,
         at,
     };
-    t.value(root, 0)
+    t.run(root)
+}
+
+/// What a container in progress becomes once its children are values.
+enum Kind {
+    List,
+    Tuple,
+    Set,
+    FrozenSet,
+    /// Children are key, value, key, value, ...
+    Dict,
+    ObjArray(PyDtype, Vec<usize>),
+    /// Children are the arguments, then the state if any.
+    Object(String, String),
+}
+
+/// A container whose children are being turned into values. The walk
+/// keeps these on a heap stack, not the call stack, so the depth cap (not
+/// the thread's stack size) bounds nesting.
+struct Frame {
+    id: usize,
+    kind: Kind,
+    children: Vec<Id>,
+    next: usize,
+    out: Vec<PyValue>,
+    shared: bool,
 }
 
 impl Tree {
@@ -68,9 +94,40 @@ impl Tree {
         PErr::pickle(self.at, what)
     }
 
-    fn value(&mut self, id: Id, depth: usize) -> Result<PyValue, PErr> {
+    fn run(&mut self, root: Id) -> Result<PyValue, PErr> {
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut ready = self.enter(root, false, &mut stack)?;
+        loop {
+            if let Some(v) = ready.take() {
+                match stack.last_mut() {
+                    None => return Ok(v),
+                    Some(f) => f.out.push(v),
+                }
+            }
+            let Some(f) = stack.last_mut() else {
+                return Err(self.err("internal: the walk ended without a value"));
+            };
+            if let Some(&c) = f.children.get(f.next) {
+                f.next += 1;
+                let shared = f.shared;
+                ready = self.enter(c, shared, &mut stack)?;
+            } else if let Some(f) = stack.pop() {
+                self.busy[f.id] = false;
+                ready = Some(finish(f));
+            }
+        }
+    }
+
+    /// Starts on object `id`: a leaf is returned as a value, a container
+    /// is pushed on `stack`.
+    fn enter(
+        &mut self,
+        id: Id,
+        shared: bool,
+        stack: &mut Vec<Frame>,
+    ) -> Result<Option<PyValue>, PErr> {
         let i = id as usize;
-        if depth > PY_MAX_DEPTH {
+        if stack.len() > PY_MAX_DEPTH {
             return Err(self.err(format!("values nest more than {PY_MAX_DEPTH} deep")));
         }
         if self.busy[i] {
@@ -85,82 +142,51 @@ impl Tree {
                 self.max_values
             )));
         }
-        self.refs[i] = self.refs[i].saturating_sub(1);
-        let last = self.refs[i] == 0;
-        if let Node::Value(v) = &mut self.nodes[i] {
-            if last {
-                return Ok(std::mem::replace(v, PyValue::None));
-            }
-            let bytes = value_bytes(v);
-            let v = v.clone();
-            self.copied = self.copied.saturating_add(bytes);
-            if self.copied > self.max_copied {
-                return Err(self.err(format!(
-                    "copies of shared data go over max_decompressed_bytes ({} bytes)",
-                    self.max_copied
-                )));
-            }
-            return Ok(v);
-        }
-        self.busy[i] = true;
-        let out = self.container(i, depth)?;
-        self.busy[i] = false;
-        Ok(out)
-    }
-
-    fn list(&mut self, ids: &[Id], depth: usize) -> Result<Vec<PyValue>, PErr> {
-        ids.iter().map(|&c| self.value(c, depth + 1)).collect()
-    }
-
-    fn container(&mut self, i: usize, depth: usize) -> Result<PyValue, PErr> {
-        // The children are looked up by index, so the node stays in place
-        // for later references; only its child list is copied.
-        Ok(match &self.nodes[i] {
-            Node::List(v) => PyValue::List(self.list(&v.clone(), depth)?),
-            Node::Tuple(v) => PyValue::Tuple(self.list(&v.clone(), depth)?),
-            Node::Set(v) => PyValue::Set(self.list(&v.clone(), depth)?),
-            Node::FrozenSet(v) => PyValue::FrozenSet(self.list(&v.clone(), depth)?),
-            Node::Dict(p) => {
-                let p = p.clone();
-                let mut out = Vec::with_capacity(p.len());
-                for (k, v) in p {
-                    out.push((self.value(k, depth + 1)?, self.value(v, depth + 1)?));
+        let shared = shared || self.refs[i] > 1;
+        let (kind, children) = match &mut self.nodes[i] {
+            Node::Value(v) => {
+                if !shared {
+                    return Ok(Some(std::mem::replace(v, PyValue::None)));
                 }
-                PyValue::Dict(out)
+                let bytes = value_bytes(v);
+                let v = v.clone();
+                self.copied = self.copied.saturating_add(bytes);
+                if self.copied > self.max_copied {
+                    return Err(self.err(format!(
+                        "copies of shared data go over max_decompressed_bytes ({} bytes)",
+                        self.max_copied
+                    )));
+                }
+                return Ok(Some(v));
             }
+            Node::Global { module, name, .. } => {
+                return Ok(Some(PyValue::Global {
+                    module: module.clone(),
+                    name: name.clone(),
+                }));
+            }
+            Node::List(v) => (Kind::List, v.clone()),
+            Node::Tuple(v) => (Kind::Tuple, v.clone()),
+            Node::Set(v) => (Kind::Set, v.clone()),
+            Node::FrozenSet(v) => (Kind::FrozenSet, v.clone()),
+            Node::Dict(p) => (Kind::Dict, p.iter().flat_map(|&(k, v)| [k, v]).collect()),
             Node::ObjArray {
                 dtype,
                 shape,
                 items,
-            } => {
-                let (dtype, shape, items) = (dtype.clone(), shape.clone(), items.clone());
-                let data = ArrayData::Object(self.list(&items, depth)?);
-                PyValue::Array(PyArray { dtype, shape, data })
-            }
+            } => (Kind::ObjArray(dtype.clone(), shape.clone()), items.clone()),
             Node::Object {
                 module,
                 name,
                 args,
                 state,
             } => {
-                let (module, name, args, state) = (module.clone(), name.clone(), *args, *state);
-                let args = Box::new(self.value(args, depth + 1)?);
-                let state = match state {
-                    Some(s) => Some(Box::new(self.value(s, depth + 1)?)),
-                    None => None,
-                };
-                PyValue::Object {
-                    module,
-                    name,
-                    args,
-                    state,
-                }
+                let mut c = vec![*args];
+                c.extend(*state);
+                (Kind::Object(module.clone(), name.clone()), c)
             }
-            Node::Global { module, name, .. } => PyValue::Global {
-                module: module.clone(),
-                name: name.clone(),
-            },
             Node::Dtype(d) => {
+                let d = d.to_string();
                 return Err(self.err(format!(
                     "a bare numpy dtype ({d}) as a value is not supported"
                 )));
@@ -168,8 +194,55 @@ impl Tree {
             Node::Wrapper | Node::NdPending => {
                 return Err(self.err("an array never got its state (BUILD)"));
             }
-            Node::Value(_) => return Err(self.err("internal: value handled above")),
-        })
+        };
+        self.busy[i] = true;
+        stack.push(Frame {
+            id: i,
+            kind,
+            out: Vec::with_capacity(children.len()),
+            children,
+            next: 0,
+            shared,
+        });
+        Ok(None)
+    }
+}
+
+/// The value of a container whose children are all values.
+fn finish(f: Frame) -> PyValue {
+    let mut out = f.out;
+    match f.kind {
+        Kind::List => PyValue::List(out),
+        Kind::Tuple => PyValue::Tuple(out),
+        Kind::Set => PyValue::Set(out),
+        Kind::FrozenSet => PyValue::FrozenSet(out),
+        Kind::Dict => {
+            let mut pairs = Vec::with_capacity(out.len() / 2);
+            let mut it = out.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                pairs.push((k, v));
+            }
+            PyValue::Dict(pairs)
+        }
+        Kind::ObjArray(dtype, shape) => PyValue::Array(PyArray {
+            dtype,
+            shape,
+            data: ArrayData::Object(out),
+        }),
+        Kind::Object(module, name) => {
+            let state = if out.len() > 1 {
+                out.pop().map(Box::new)
+            } else {
+                None
+            };
+            let args = Box::new(out.pop().unwrap_or(PyValue::None));
+            PyValue::Object {
+                module,
+                name,
+                args,
+                state,
+            }
+        }
     }
 }
 
