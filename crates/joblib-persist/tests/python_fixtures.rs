@@ -64,25 +64,34 @@ fn check_mixed(m: &Mixed) {
     assert_eq!(m.s, BTreeSet::from([1, 2]));
 }
 
-/// Every protocol, every compressor, a non-seekable target, both joblib
-/// versions: the same value.
+/// Every protocol, every compressor (whose feature is on), a non-seekable
+/// target, both joblib versions: the same value.
 #[test]
 fn mixed_values_in_every_variant() {
-    let mut seen = 0;
+    let mut seen = Vec::new();
     for v in ["v11", "v16"] {
-        let mut variants: Vec<String> = (0..6).map(|p| format!("p{p}")).collect();
-        variants.extend(["zlib", "gzip", "bz2", "xz", "lzma", "nonseekable"].map(String::from));
-        if v == "v16" {
-            variants.push("lz4".into());
+        let mut variants: Vec<&str> = vec!["p0", "p1", "p2", "p3", "p4", "p5", "nonseekable"];
+        if cfg!(feature = "zlib") {
+            variants.extend(["zlib", "gzip"]);
+        }
+        if cfg!(feature = "bz2") {
+            variants.push("bz2");
+        }
+        if cfg!(feature = "xz") {
+            variants.extend(["xz", "lzma"]);
+        }
+        // joblib 1.1's fixtures were made without the lz4 Python package.
+        if cfg!(feature = "lz4") && v == "v16" {
+            variants.push("lz4");
         }
         for var in variants {
             let name = format!("{v}_mixed_{var}.pkl");
             let m: Mixed = load_python(fixture(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
             check_mixed(&m);
-            seen += 1;
+            seen.push(name);
         }
     }
-    assert_eq!(seen, 25);
+    assert!(seen.len() >= 14, "{seen:?}");
 }
 
 #[derive(Deserialize, Debug)]

@@ -30,6 +30,15 @@ fn empty_and_legacy_files_are_refused() {
     assert!(pickle_err(load(b"ZF\x00\x00\x00")).contains("0.9.3"));
 }
 
+#[cfg(not(feature = "bz2"))]
+#[test]
+fn a_compressor_without_its_feature_is_named() {
+    let err = PyLoadOptions::new()
+        .load_value(fixture("v16_mixed_bz2.pkl"))
+        .unwrap_err();
+    assert!(err.to_string().contains("feature `bz2`"), "{err}");
+}
+
 #[test]
 fn every_truncation_and_byte_flip_is_an_error_or_a_value() {
     let whole = std::fs::read(fixture("v16_mixed_p4.pkl")).unwrap();
@@ -241,6 +250,7 @@ fn array_shapes_and_padding_are_checked() {
     assert!(err.to_string().contains("padding of 17 bytes"), "{err}");
 }
 
+#[cfg(feature = "zlib")]
 #[test]
 fn decompression_is_budgeted() {
     let opts = PyLoadOptions::new().max_decompressed_bytes(200);

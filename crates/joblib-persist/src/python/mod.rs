@@ -169,6 +169,44 @@ pub fn load_python_value(path: impl AsRef<Path>) -> Result<PyValue, Error> {
     PyLoadOptions::default().load_value(path)
 }
 
+/// Reads a Python joblib stream (plain or compressed) into `T`, with the
+/// default [`PyLoadOptions`].
+pub fn load_python_from_reader<T: DeserializeOwned>(reader: impl Read) -> Result<T, Error> {
+    PyLoadOptions::default().load_from_reader(reader)
+}
+
+/// What [`inspect_python`] reports about a Python joblib file.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PyFileInfo {
+    /// The compression, told from the file's first bytes.
+    pub compression: Compression,
+    /// Length of the (decompressed) pickle stream, array bytes included.
+    pub pickle_bytes: u64,
+    /// The value, with objects of classes off the whitelist recorded as
+    /// [`PyValue::Object`] (nothing is called); see [`PyValue::outline`].
+    pub value: PyValue,
+}
+
+/// Reads a Python joblib file for inspection: its compression, its size
+/// and its value, with unknown classes recorded inert instead of refused.
+pub fn inspect_python(path: impl AsRef<Path>) -> Result<PyFileInfo, Error> {
+    let path = path.as_ref();
+    let opts = PyLoadOptions::new().opaque_objects(true);
+    let file = File::open(path).map_err(|e| io_err(path, "opening", e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err(path, "reading the metadata of", e))?
+        .len();
+    let (compression, pickle_bytes, value) =
+        read(BufReader::new(file), Some(len), &opts).map_err(|e| e.into_error(path))?;
+    Ok(PyFileInfo {
+        compression,
+        pickle_bytes,
+        value,
+    })
+}
+
 /// Converts a [`PyValue`] into `T`, as [`load_python`] does.
 pub fn from_py_value<T: DeserializeOwned>(value: &PyValue) -> Result<T, Error> {
     de::from_value(value, Path::new("<value>"))
@@ -177,10 +215,19 @@ pub fn from_py_value<T: DeserializeOwned>(value: &PyValue) -> Result<T, Error> {
 /// Reads the container and the pickle of `raw`, whose length is `len` when
 /// it is a file.
 fn read_value<'r>(
-    mut raw: BufReader<impl Read + 'r>,
+    raw: BufReader<impl Read + 'r>,
     len: Option<u64>,
     opts: &PyLoadOptions,
 ) -> Result<PyValue, PErr> {
+    read(raw, len, opts).map(|(_, _, v)| v)
+}
+
+/// [`read_value`], with the compression and the stream's length.
+fn read<'r>(
+    mut raw: BufReader<impl Read + 'r>,
+    len: Option<u64>,
+    opts: &PyLoadOptions,
+) -> Result<(Compression, u64, PyValue), PErr> {
     let head = raw
         .fill_buf()
         .map_err(|e| PErr::pickle(0, format!("reading the file: {e}")))?;
@@ -193,9 +240,10 @@ fn read_value<'r>(
     } else {
         None
     };
-    let stream = decoder(container, Box::new(raw))?;
+    let stream = decoder(container.clone(), Box::new(raw))?;
     let mut src = Source::new(stream, opts.max_decompressed, plain_len);
-    vm::run(&mut src, opts, 0)
+    let value = vm::run(&mut src, opts, 0)?;
+    Ok((container, src.pos(), value))
 }
 
 /// An error inside the reader, before it knows the file's path.

@@ -52,7 +52,7 @@ pub(crate) fn decoder<'r>(
 ) -> Result<Box<dyn Read + 'r>, PErr> {
     // Used only by the arms of compressors whose feature is off.
     #[allow(dead_code)]
-    fn missing<'r>(container: Compression, feature: &str) -> Result<Box<dyn Read + 'r>, PErr> {
+    fn missing<'r>(container: &Compression, feature: &str) -> Result<Box<dyn Read + 'r>, PErr> {
         Err(PErr::pickle(
             0,
             format!(

@@ -257,6 +257,94 @@ impl PyValue {
     }
 }
 
+/// Items of one container shown by [`PyValue::outline`].
+const OUTLINE_ITEMS: usize = 20;
+
+impl PyValue {
+    /// An indented, one-line-per-value outline of the value's types and
+    /// array shapes (at most 20 items per container), for `joblib inspect`.
+    pub fn outline(&self) -> String {
+        let mut out = String::new();
+        outline_into(&mut out, None, self, 0);
+        out
+    }
+}
+
+fn outline_into(out: &mut String, key: Option<String>, v: &PyValue, depth: usize) {
+    use std::fmt::Write as _;
+    let indent = "  ".repeat(depth);
+    let key = key.map(|k| format!("{k}: ")).unwrap_or_default();
+    let short = match v {
+        PyValue::None => "None".to_string(),
+        PyValue::Bool(b) => format!("bool {}", if *b { "True" } else { "False" }),
+        PyValue::Int(i) => format!("int {i}"),
+        PyValue::BigInt(_) => match v.as_i128() {
+            Some(i) => format!("int {i}"),
+            None => "int (more than 128 bits)".into(),
+        },
+        PyValue::Float(f) => format!("float {f}"),
+        PyValue::Complex(re, im) => format!("complex ({re}{im:+}j)"),
+        PyValue::Str(s) if s.chars().count() > 40 => {
+            format!(
+                "str {:?}... ({} chars)",
+                s.chars().take(40).collect::<String>(),
+                s.chars().count()
+            )
+        }
+        PyValue::Str(s) => format!("str {s:?}"),
+        PyValue::Bytes(b) => format!("bytes ({} bytes)", b.len()),
+        PyValue::ByteArray(b) => format!("bytearray ({} bytes)", b.len()),
+        PyValue::Array(a) => format!("ndarray {} shape {:?}", a.dtype, a.shape),
+        PyValue::Scalar(a) => format!("numpy scalar {}", a.dtype),
+        _ => v.describe(),
+    };
+    let _ = writeln!(out, "{indent}{key}{short}");
+    let children: Vec<(Option<String>, &PyValue)> = match v {
+        PyValue::List(items)
+        | PyValue::Tuple(items)
+        | PyValue::Set(items)
+        | PyValue::FrozenSet(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (Some(format!("[{i}]")), x))
+            .collect(),
+        PyValue::Dict(pairs) => pairs
+            .iter()
+            .map(|(k, x)| {
+                let k = match k {
+                    PyValue::Str(s) => format!("{s:?}"),
+                    PyValue::Int(i) => i.to_string(),
+                    other => format!("<{}>", other.describe()),
+                };
+                (Some(k), x)
+            })
+            .collect(),
+        PyValue::Array(PyArray {
+            data: ArrayData::Object(items),
+            ..
+        }) => items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (Some(format!("[{i}]")), x))
+            .collect(),
+        PyValue::Object { args, state, .. } => {
+            let mut c = vec![(Some("args".to_string()), &**args)];
+            if let Some(s) = state {
+                c.push((Some("state".to_string()), &**s));
+            }
+            c
+        }
+        _ => Vec::new(),
+    };
+    let n = children.len();
+    for (k, x) in children.into_iter().take(OUTLINE_ITEMS) {
+        outline_into(out, k, x, depth + 1);
+    }
+    if n > OUTLINE_ITEMS {
+        let _ = writeln!(out, "{indent}  ... {} more", n - OUTLINE_ITEMS);
+    }
+}
+
 /// The value of little-endian two's-complement `bytes`, if it fits.
 pub(crate) fn bigint_i128(bytes: &[u8]) -> Option<i128> {
     let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
