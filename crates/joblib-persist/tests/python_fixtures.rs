@@ -1,13 +1,7 @@
 //! Golden tests: files written by Python's joblib (1.1 with numpy 1.26, 1.6
 //! with numpy 2.4), loaded into typed Rust values. The files and the script
 //! that made them are in tests/fixtures/python/.
-#![cfg(all(
-    feature = "python",
-    feature = "zlib",
-    feature = "bz2",
-    feature = "xz",
-    feature = "lz4"
-))]
+#![cfg(feature = "python")]
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
