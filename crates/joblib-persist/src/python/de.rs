@@ -534,9 +534,34 @@ impl<'de> MapAccess<'de> for ArrayMap<'de> {
             2 => seed.deserialize(de::value::SeqDeserializer::new(
                 self.a.shape.iter().copied(),
             )),
-            _ => seed.deserialize(DataDe(self.a)),
+            _ => match handover(&self.a.data, seed) {
+                Ok(v) => Ok(v),
+                Err(seed) => seed.deserialize(DataDe(self.a)),
+            },
         }
     }
+}
+
+/// When the seed is `PhantomData<Vec<A>>` (what ndarray's arrays and
+/// derived structs pass) and `A` is the array's element type, copies the
+/// elements over in one go instead of one serde call per element; gives
+/// the seed back otherwise.
+fn handover<'de, S: DeserializeSeed<'de>>(data: &'de ArrayData, seed: S) -> Result<S::Value, S> {
+    use crate::format::Dtype;
+    let Some(want) = crate::owned::seed_elem::<S>() else {
+        return Err(seed);
+    };
+    macro_rules! try_types {
+        ($($v:ident),*) => {
+            match data {
+                $(ArrayData::$v(d) if want == Dtype::$v => {
+                    crate::owned::into_seed_value::<S, _>(d.clone()).map_err(|_| seed)
+                })*
+                _ => Err(seed),
+            }
+        };
+    }
+    try_types!(F64, F32, I64, U64, I32, U32, I16, U16, I8, U8)
 }
 
 /// The elements of an array, as a sequence.

@@ -265,6 +265,13 @@ impl<'r> Source<'r> {
         } else {
             (STEP / size as usize).max(1)
         };
+        if out.is_empty() && step == n {
+            // Known to be in the stream: one zeroed allocation (fresh pages
+            // from the allocator, not written twice), read in place.
+            *out = bytemuck::try_zeroed_vec(n)
+                .map_err(|_| PErr::pickle(self.pos, "out of memory for an array"))?;
+            return self.fill(bytemuck::cast_slice_mut(out));
+        }
         let first = out.len();
         out.try_reserve(n.min(step))
             .map_err(|_| PErr::pickle(self.pos, "out of memory"))?;
