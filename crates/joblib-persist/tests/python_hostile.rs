@@ -206,6 +206,19 @@ fn integer_sizes_are_capped() {
     );
 }
 
+/// Found by the fuzz target: a bad text int with a multi-byte character
+/// around its 40th byte, quoted in the message.
+#[test]
+fn bad_text_ints_with_any_characters_are_errors() {
+    let mut p = b"I".to_vec();
+    p.extend(std::iter::repeat_n(b'1', 39));
+    p.extend_from_slice("ϰϰ\n.".as_bytes());
+    assert!(pickle_err(load(&p)).contains("bad int"));
+    // The fuzzer's input itself.
+    let found = b"\x4c\x2d\x38\x34\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x34\x36\x39\xcf\xb0\x27\x46\x5c\x27\x0a\x2d\x36\x36\x36\x36\x36\xaf\xff\xff\xff\x0a";
+    assert!(pickle_err(load(found)).contains("bad int"));
+}
+
 #[test]
 fn text_lines_are_capped() {
     let mut p = b"F".to_vec();

@@ -1020,7 +1020,7 @@ fn parse_int(s: &str, at: u64) -> Result<PyValue, PErr> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(PErr::pickle(
             at,
-            format!("bad int {:?}", &t[..t.len().min(40)]),
+            format!("bad int {:?}", t.chars().take(40).collect::<String>()),
         ));
     }
     if digits.len() > MAX_DIGITS {
