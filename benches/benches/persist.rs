@@ -23,6 +23,10 @@
 //! issue asks: an `arange`, element `k` is `k as f64` (lz4 shrinks it to
 //! about half, zstd-3 further).
 //!
+//! - `python_load/load_python` vs `python_load/raw/read`: a file as Python's
+//!   `joblib.dump` writes a float64 array, loaded into `Array2<f64>`
+//!   (target: at least 0.75x the raw read, and faster than `joblib.load`).
+//!
 //! The array is 200 MB unless `JBL_BENCH_MB` says otherwise. Run with
 //! `cargo bench -p joblib-benches --bench persist -- --warm-up-time 1 --measurement-time 4`,
 //! adding a filter such as `'raw/read|load/'` to run some cases only.
@@ -195,5 +199,76 @@ fn methods(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, persist, methods);
+/// A file as Python's `joblib.dump(a, path)` writes it for a C-order
+/// float64 array (joblib 1.6, protocol 4, 16-byte alignment padding), so
+/// the bench needs no Python.
+fn write_python_joblib(path: &std::path::Path, a: &Array2<f64>) {
+    fn s(out: &mut Vec<u8>, text: &str) {
+        out.push(0x8c); // SHORT_BINUNICODE
+        out.push(u8::try_from(text.len()).expect("short"));
+        out.extend_from_slice(text.as_bytes());
+    }
+    fn int(out: &mut Vec<u8>, v: usize) {
+        out.push(b'J'); // BININT
+        out.extend_from_slice(&i32::try_from(v).expect("small").to_le_bytes());
+    }
+    let mut p = b"\x80\x04".to_vec();
+    s(&mut p, "joblib.numpy_pickle");
+    s(&mut p, "NumpyArrayWrapper");
+    p.extend_from_slice(b"\x93)\x81}("); // STACK_GLOBAL, (), NEWOBJ, {}, MARK
+    s(&mut p, "subclass");
+    s(&mut p, "numpy");
+    s(&mut p, "ndarray");
+    p.push(0x93);
+    s(&mut p, "shape");
+    int(&mut p, a.nrows());
+    int(&mut p, a.ncols());
+    p.push(0x86); // TUPLE2
+    s(&mut p, "order");
+    s(&mut p, "C");
+    s(&mut p, "dtype");
+    s(&mut p, "numpy");
+    s(&mut p, "dtype");
+    p.push(0x93);
+    s(&mut p, "f8");
+    p.extend_from_slice(b"\x89\x88\x87R(K\x03"); // (False, True), REDUCE, MARK, 3
+    s(&mut p, "<");
+    p.extend_from_slice(b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
+    s(&mut p, "allow_mmap");
+    p.push(0x88);
+    s(&mut p, "numpy_array_alignment_bytes");
+    p.extend_from_slice(b"K\x10ub"); // 16, SETITEMS, BUILD
+    let pad = 16 - (p.len() + 1) % 16;
+    p.push(u8::try_from(pad).expect("pad"));
+    p.extend(std::iter::repeat_n(0xff, pad));
+    p.extend(a.iter().flat_map(|x| x.to_le_bytes()));
+    p.push(b'.');
+    std::fs::write(path, p).expect("write");
+}
+
+/// `python_load/load_python`: an `Array2<f64>` loaded from a file as Python
+/// joblib writes it, against `raw/read` of the same file (target: at
+/// least 0.75x) and Python's own `joblib.load` of it (benches/python).
+fn python_load(c: &mut Criterion) {
+    let bytes = megabytes() << 20;
+    let a = array(bytes);
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("temporary directory");
+    let path = dir.path().join("a.pkl");
+    write_python_joblib(&path, &a);
+    let back: Array2<f64> = joblib_persist::load_python(&path).expect("load_python");
+    assert_eq!(back, a);
+    drop(back);
+    let mut g = c.benchmark_group("python_load");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(bytes as u64));
+    g.bench_function("raw/read", |b| {
+        b.iter(|| black_box(std::fs::read(&path).expect("read")))
+    });
+    g.bench_function("load_python", |b| {
+        b.iter(|| joblib_persist::load_python::<Array2<f64>>(&path).expect("load"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, persist, methods, python_load);
 criterion_main!(benches);

@@ -234,7 +234,30 @@ def bench_process_transfers():
         report("parallel", "64 tasks returning 1 MiB each, loky", t, 5)
 
 
-GROUPS = {"hash": bench_hash, "persist": bench_persist, "memory": bench_memory, "parallel": bench_parallel}
+def bench_python_load():
+    # As python_load in benches/benches/persist.rs: a 200 MiB sine signal,
+    # 1000 columns, dumped uncompressed; joblib.load of it, and a mapped load.
+    folder = tempfile.mkdtemp(prefix="joblib-baseline-")
+    try:
+        cols = 1000
+        rows = (200 << 20) // 8 // cols
+        a = np.sin(np.arange(rows * cols, dtype=np.float64) * 1e-4).reshape(rows, cols)
+        path = os.path.join(folder, "a.pkl")
+        joblib.dump(a, path)
+        del a
+        report("python_load", "joblib.load 200 MB float64", median_time(lambda: joblib.load(path), 5), 5)
+        report("python_load", "joblib.load mmap_mode=r 200 MB float64", median_time(lambda: joblib.load(path, mmap_mode="r"), 20), 20)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+GROUPS = {
+    "hash": bench_hash,
+    "persist": bench_persist,
+    "memory": bench_memory,
+    "parallel": bench_parallel,
+    "python_load": bench_python_load,
+}
 
 if __name__ == "__main__":
     chosen = sys.argv[1:] or list(GROUPS)

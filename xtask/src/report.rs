@@ -82,6 +82,22 @@ const ROWS: &[Row] = &[
     },
     Row {
         layer: "persist",
+        workload: "load_python 200 MB float64 (Python joblib file)",
+        ours: "python_load/load_python",
+        base: Base::Ours("python_load/raw/read"),
+        base_label: "raw read of the file",
+        target: ">= 0.75x",
+    },
+    Row {
+        layer: "persist",
+        workload: "load_python 200 MB float64 (Python joblib file)",
+        ours: "python_load/load_python",
+        base: Base::Python("python_load/joblib.load 200 MB float64"),
+        base_label: "Python joblib.load",
+        target: "faster",
+    },
+    Row {
+        layer: "persist",
         workload: "load_mmap",
         ours: "persist/load_mmap",
         base: Base::Python("persist/load mmap 1 GB"),

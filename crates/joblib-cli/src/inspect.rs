@@ -61,7 +61,12 @@ pub(crate) fn run(args: &InspectArgs, json: bool) -> Result<ExitCode, Failure> {
             path.display()
         )));
     }
-    let info = joblib_persist::inspect(path).map_err(Failure::persist)?;
+    let info = match joblib_persist::inspect(path) {
+        Err(e @ joblib_persist::Error::NotJbl { mangled: false, .. }) if !args.verify => {
+            return python(path, json, e);
+        }
+        r => r.map_err(Failure::persist)?,
+    };
     let outline = joblib_persist::outline(path).map_err(Failure::persist)?;
     let verify_error = if args.verify {
         joblib_persist::verify(path).err().map(Failure::persist)
@@ -356,4 +361,59 @@ fn describe(node: &Node) -> (String, Vec<(String, &Node)>) {
         }
         _ => leaf("(unknown)".into()),
     }
+}
+
+/// The JSON of `joblib inspect` for a file written by Python's joblib.
+#[derive(Serialize)]
+struct PythonReport {
+    file: String,
+    format: &'static str,
+    compression: String,
+    pickle_bytes: u64,
+    outline: String,
+}
+
+/// `joblib inspect` of a file that is not a `.jbl`: read it as a Python
+/// joblib pickle (whitelisted, nothing called) and show its outline; if it
+/// is not one either, fail with `not_jbl` and why it is not a pickle.
+fn python(
+    path: &std::path::Path,
+    json: bool,
+    not_jbl: joblib_persist::Error,
+) -> Result<ExitCode, Failure> {
+    let info = joblib_persist::inspect_python(path).map_err(|e| {
+        let mut f = Failure::persist(not_jbl);
+        let why = match e {
+            joblib_persist::Error::Pickle { what, offset, .. } => {
+                format!("{what} at byte {offset}")
+            }
+            e => e.to_string(),
+        };
+        f.message = format!("{}, nor a Python joblib file ({why})", f.message);
+        f
+    })?;
+    if json {
+        let report = PythonReport {
+            file: path.display().to_string(),
+            format: "python-joblib",
+            compression: info.compression.name().to_string(),
+            pickle_bytes: info.pickle_bytes,
+            outline: info.value.outline(),
+        };
+        return print_json(&report, ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "file         {}", path.display());
+    let _ = writeln!(
+        out,
+        "format       Python joblib pickle (read without running it)"
+    );
+    let _ = writeln!(out, "compression  {}", info.compression.name());
+    let _ = writeln!(out, "pickle       {}", format_size(info.pickle_bytes));
+    out.push_str("\nvalue\n");
+    for line in info.value.outline().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    print(&out)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -488,3 +488,25 @@ impl SpawnCaptured for Command {
             .unwrap()
     }
 }
+
+#[test]
+fn inspect_outlines_python_joblib_files() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../joblib-persist/tests/fixtures/python");
+    let ridge = fixtures.join("v16_ridge.pkl");
+    let out = joblib(&["inspect", path(&ridge)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Python joblib pickle"), "{text}");
+    assert!(text.contains("sklearn.linear_model._ridge.Ridge"), "{text}");
+    assert!(text.contains("\"coef_\": ndarray <f8 shape [2]"), "{text}");
+    let v = json(&["inspect", path(&fixtures.join("v16_mixed_xz.pkl"))], 0);
+    assert_eq!(v["format"], "python-joblib");
+    assert_eq!(v["compression"], "xz");
+    assert!(
+        v["outline"]
+            .as_str()
+            .unwrap()
+            .contains("\"f64_2d\": ndarray <f8 shape [3, 4]")
+    );
+}

@@ -146,6 +146,30 @@ pub enum Error {
     /// A `DumpOptions` setting is out of range.
     #[error("invalid dump options: {0}")]
     Options(String),
+    /// A file written by Python's `joblib.dump` is damaged, hostile, goes
+    /// over one of the caps of `PyLoadOptions`, or uses a part of the
+    /// pickle format this reader refuses.
+    #[error("{}: cannot read Python joblib file at byte {offset}: {what}", path.display())]
+    Pickle {
+        /// The file involved.
+        path: PathBuf,
+        /// Offset in the (decompressed) pickle stream where it went wrong.
+        offset: u64,
+        /// What was wrong.
+        what: String,
+    },
+    /// A Python pickle names a class or function that is not on the
+    /// whitelist. Nothing is ever called; `PyLoadOptions::opaque_objects`
+    /// records such objects as inert values instead.
+    #[error("{}: the pickle uses {global} (at byte {offset}), which is not allowed: only plain data, numpy arrays and joblib's array wrapper are read (PyLoadOptions::opaque_objects records other objects without calling them)", path.display())]
+    PythonGlobal {
+        /// The file involved.
+        path: PathBuf,
+        /// Offset in the (decompressed) pickle stream of the global.
+        offset: u64,
+        /// The dotted name, for example `sklearn.linear_model.Ridge`.
+        global: String,
+    },
 }
 
 fn at_field(field: &str) -> String {

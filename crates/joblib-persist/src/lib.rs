@@ -69,6 +69,14 @@
 //!
 //! The format is specified in `docs/format.md`.
 //!
+//! # Files written by Python's joblib
+//!
+//! With the feature `python`, `load_python` reads the files Python's
+//! `joblib.dump` writes (numpy arrays, dicts, lists, scalars; every joblib
+//! compressor whose feature is on) into serde types or a dynamic
+//! `PyValue`, through a pickle reader of its own that honours a whitelist
+//! of globals and never calls anything; see `docs/python-files.md`.
+//!
 //! # ndarray versions
 //!
 //! Arrays are supported for **ndarray 0.17** (what `cargo add ndarray`
@@ -100,6 +108,8 @@ mod options;
 mod outline;
 mod owned;
 mod par;
+#[cfg(feature = "python")]
+mod python;
 mod ser;
 mod shape;
 mod sink;
@@ -125,3 +135,8 @@ pub use mmap_array::MmapArray;
 pub use ndarray;
 pub use options::{DEFAULT_CHUNK_SIZE, DEFAULT_MIN_BLOCK, DumpOptions};
 pub use outline::{Node, OUTLINE_MAP_ENTRIES, OUTLINE_NODES, OUTLINE_SEQ_ITEMS, Outline, outline};
+#[cfg(feature = "python")]
+pub use python::{
+    ArrayData, PY_MAX_DEPTH, PyArray, PyDtype, PyFileInfo, PyLoadOptions, PyValue, from_py_value,
+    inspect_python, load_python, load_python_from_reader, load_python_value,
+};
