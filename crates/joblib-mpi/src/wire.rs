@@ -8,6 +8,7 @@
 //! between two ranks in order, so the n-th reply of a rank answers its n-th
 //! request.
 
+use joblib_parallel::remote::FORMAT_VERSION;
 use mpi::Tag;
 
 /// Rank 0 → worker: a request to serve.
@@ -19,7 +20,8 @@ pub(crate) const RELEASE: Tag = 3;
 /// Rank 0 → worker: the job is over; finalize MPI and exit.
 pub(crate) const STOP: Tag = 4;
 
-/// Byte offsets in a reply of `docs/remote.md` (format version 1).
+/// Byte offsets in a reply of `docs/remote.md` (the same in format
+/// versions 1 and 2; the version checked is the one this build speaks).
 const STATUS_AT: usize = 8;
 const MESSAGE_LEN_AT: usize = 17;
 const MESSAGE_AT: usize = 25;
@@ -40,7 +42,7 @@ pub(crate) fn too_large_reply(len: usize, rank: i32) -> Vec<u8> {
          large ones to a shared file system and return their path"
     );
     let mut r = b"JLRP".to_vec();
-    r.extend_from_slice(&1u32.to_le_bytes());
+    r.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     r.push(4);
     r.extend_from_slice(&0u64.to_le_bytes());
     r.extend_from_slice(&(message.len() as u64).to_le_bytes());
@@ -53,7 +55,7 @@ pub(crate) fn too_large_reply(len: usize, rank: i32) -> Vec<u8> {
 /// known format version) unchanged.
 pub(crate) fn name_rank_in_panic(reply: Vec<u8>, rank: i32, host: &str) -> Vec<u8> {
     if reply.get(..4) != Some(b"JLRP")
-        || reply.get(4..8) != Some(&1u32.to_le_bytes()[..])
+        || reply.get(4..8) != Some(&FORMAT_VERSION.to_le_bytes()[..])
         || reply.get(STATUS_AT) != Some(&STATUS_PANIC)
     {
         return reply;
@@ -88,7 +90,7 @@ mod tests {
 
     fn reply(status: u8, message: &str, results: &[u8]) -> Vec<u8> {
         let mut r = b"JLRP".to_vec();
-        r.extend_from_slice(&1u32.to_le_bytes());
+        r.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         r.push(status);
         r.extend_from_slice(&3u64.to_le_bytes());
         r.extend_from_slice(&(message.len() as u64).to_le_bytes());
