@@ -101,17 +101,7 @@ fn large_array(c: &mut Criterion) {
     let a = Array2::from_shape_fn((rows, 1000), |(i, j)| (i ^ j) as f64);
     let by_arc = Arc::new(a.clone());
     let shared: Shared<MmapArray<f64, Ix2>> = Shared::new(a.into());
-    let threads = Parallel::new()
-        .n_jobs(2)
-        .batch_size(1)
-        .build()
-        .expect("threads");
-    let processes = Parallel::new()
-        .backend("processes")
-        .n_jobs(2)
-        .batch_size(1)
-        .build()
-        .expect("processes");
+    let (threads, processes) = two_workers_each();
     let mut group = c.benchmark_group("process_array_100MB_4_tasks");
     group.sample_size(20);
     group.bench_function("threads_arc", |b| {
@@ -185,17 +175,7 @@ fn large_array(c: &mut Criterion) {
 
 fn by_value(c: &mut Criterion) {
     let a: Array2<f64> = Array2::from_shape_fn((12_500, 1000), |(i, j)| (i ^ j) as f64);
-    let threads = Parallel::new()
-        .n_jobs(2)
-        .batch_size(1)
-        .build()
-        .expect("threads");
-    let processes = Parallel::new()
-        .backend("processes")
-        .n_jobs(2)
-        .batch_size(1)
-        .build()
-        .expect("processes");
+    let (threads, processes) = two_workers_each();
     let mut group = c.benchmark_group("process_array_100MB_by_value_4_tasks");
     group.sample_size(10);
     group.bench_function("threads", |b| {
@@ -309,3 +289,20 @@ criterion_group!(
     cpu_bound
 );
 criterion_main!(benches);
+
+/// A thread and a process `Parallel`, each with 2 workers and batches of one
+/// task: the pair the transfer groups compare.
+fn two_workers_each() -> (Parallel, Parallel) {
+    let threads = Parallel::new()
+        .n_jobs(2)
+        .batch_size(1)
+        .build()
+        .expect("threads");
+    let processes = Parallel::new()
+        .backend("processes")
+        .n_jobs(2)
+        .batch_size(1)
+        .build()
+        .expect("processes");
+    (threads, processes)
+}

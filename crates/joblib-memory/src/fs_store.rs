@@ -15,7 +15,7 @@ use crate::error::{Error, io_err};
 use crate::metadata::{Metadata, unix_seconds};
 use crate::runlog::{RUN_LOG, RUN_LOG_OLD};
 use crate::store::{EntryInfo, OutputSink, PutOutcome, StoreBackend, StoredOutput, WriteOutput};
-use crate::warn::{Cause, Warner};
+use crate::warn::{Cause, Warner, Warnings};
 
 /// The result file of an entry.
 pub(crate) const OUTPUT: &str = "output.jbl";
@@ -41,7 +41,7 @@ pub struct FsStore {
     root: PathBuf,
     /// Where the store's warnings go when a memory made it; `tracing`
     /// otherwise.
-    warner: Option<Arc<Warner>>,
+    warner: Arc<Warner>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,17 +66,16 @@ impl FsStore {
     /// Opens (creating if needed) the store at `root`, and writes a
     /// `.gitignore` holding `*` there unless one exists.
     ///
-    /// A `.gitignore` that cannot be written is a `tracing` warning (a
-    /// [`Memory`](crate::Memory) shows it as its other warnings).
+    /// A `.gitignore` that cannot be written is a warning, shown as
+    /// [`Warnings::Auto`](crate::Warnings::Auto) shows a
+    /// [`Memory`](crate::Memory)'s: to the `tracing` subscriber if one is
+    /// installed, else once on stderr. A `Memory` passes its own choice.
     pub fn new(root: impl Into<PathBuf>) -> Result<FsStore, Error> {
-        FsStore::create(root.into(), None)
+        FsStore::create(root.into(), Arc::new(Warner::new(Warnings::Auto)))
     }
 
-    /// [`FsStore::new`], warning through `warner` when given.
-    pub(crate) fn create(
-        root: impl Into<PathBuf>,
-        warner: Option<Arc<Warner>>,
-    ) -> Result<FsStore, Error> {
+    /// [`FsStore::new`], warning through `warner`.
+    pub(crate) fn create(root: impl Into<PathBuf>, warner: Arc<Warner>) -> Result<FsStore, Error> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| io_err(&root, "creating the cache directory", e))?;
         let store = FsStore { root, warner };
@@ -106,13 +105,11 @@ impl FsStore {
         Ok(store)
     }
 
-    /// Emits a warning through the memory's warner, or as a `tracing`
-    /// event for a store made by [`FsStore::new`].
+    /// Emits a warning through the memory's warner (or, for a store made by
+    /// [`FsStore::new`] or [`FsStore::existing`], one choosing as
+    /// [`Warnings::Auto`](crate::Warnings::Auto)).
     fn warn(&self, cause: Cause, function: &str, message: std::fmt::Arguments<'_>) {
-        match &self.warner {
-            Some(w) => w.warn(cause, function, message),
-            None => tracing::warn!(function, "{message}"),
-        }
+        self.warner.warn(cause, function, message);
     }
 
     /// The store at `root` as it is, creating nothing: for reading a cache
@@ -120,7 +117,7 @@ impl FsStore {
     pub fn existing(root: impl Into<PathBuf>) -> FsStore {
         FsStore {
             root: root.into(),
-            warner: None,
+            warner: Arc::new(Warner::new(Warnings::Auto)),
         }
     }
 

@@ -282,7 +282,7 @@ impl MemoryBuilder {
         let backend: Arc<dyn StoreBackend> = match self.backend {
             Some(b) => b,
             None => {
-                let store = FsStore::create(&self.location, Some(warner.clone()))?;
+                let store = FsStore::create(&self.location, warner.clone())?;
                 store.check_writable()?;
                 Arc::new(store)
             }
