@@ -4,10 +4,15 @@
 //! shorter than its target, which takes twenty round trips to reach a
 //! million-task batch. Here the first batch of one task is timed and the
 //! size jumps straight to what the target duration calls for; later batches
-//! refine a smoothed per-task estimate. Near the end of a known-length input
-//! batches shrink so that all workers finish together, but never below a
-//! hundredth of the target, where the cost of a batch would show.
+//! refine a smoothed per-task estimate, and a `Parallel` keeps it for its
+//! next call of the same tasks ([`Timings`]), which then sends no one-task
+//! batch. Near the end of a known-length input batches shrink so that all
+//! workers finish together, but never below a hundredth of the target,
+//! where the cost of a batch would show, and the last round is split evenly.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::config::BatchSize;
@@ -15,6 +20,29 @@ use crate::config::BatchSize;
 /// Largest automatic batch: bounds the memory a call holds ahead
 /// (`pre_dispatch` batches of this many tasks) on an endless input.
 pub(crate) const MAX_AUTO_BATCH: usize = 1 << 16;
+
+/// The time per task measured by the calls of one `Parallel`, by task type
+/// and backend, so that a later call of the same tasks sizes its first
+/// batches from it instead of sending one-task batches to measure them
+/// again (joblib's backend keeps its batch size across the calls of a
+/// `with Parallel(...)` block in the same way).
+#[derive(Debug, Default)]
+pub(crate) struct Timings(Mutex<HashMap<(TypeId, String), f64>>);
+
+impl Timings {
+    /// The time per task last measured for tasks of type `task` on `backend`.
+    pub(crate) fn get(&self, task: TypeId, backend: &str) -> Option<f64> {
+        // A poisoned lock only means a panic while inserting; the map is intact.
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(&(task, backend.to_owned())).copied()
+    }
+
+    /// Records the time per task a call measured.
+    pub(crate) fn record(&self, task: TypeId, backend: &str, per_task: f64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert((task, backend.to_owned()), per_task);
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct BatchSizer {
@@ -28,13 +56,22 @@ pub(crate) struct BatchSizer {
 }
 
 impl BatchSizer {
-    pub(crate) fn new(size: BatchSize, target: Duration, workers: usize) -> Self {
+    /// A sizer for one call; `known` is the time per task an earlier call
+    /// measured for the same tasks, if any, used until this call measures
+    /// its own (its first measurement replaces it).
+    pub(crate) fn new(
+        size: BatchSize,
+        target: Duration,
+        workers: usize,
+        known: Option<f64>,
+    ) -> Self {
+        let fixed = match size {
+            BatchSize::Fixed(n) => Some(n.max(1)),
+            BatchSize::Auto => None,
+        };
         BatchSizer {
-            fixed: match size {
-                BatchSize::Fixed(n) => Some(n.max(1)),
-                BatchSize::Auto => None,
-            },
-            per_task: None,
+            fixed,
+            per_task: known.filter(|p| fixed.is_none() && p.is_finite() && *p > 0.0),
             measured_len: 0,
             target: target.as_secs_f64().max(1e-6),
             workers: workers.max(1),
@@ -53,9 +90,20 @@ impl BatchSizer {
         let ideal = (self.target / per_task).max(1.0);
         let floor = (self.target / 100.0 / per_task).max(1.0);
         let size = if remaining > 0 {
+            let remaining = remaining as f64;
+            let workers = self.workers as f64;
             // Enough batches left for every worker to get about two.
-            let balanced = remaining as f64 / (2 * self.workers) as f64;
-            balanced.clamp(floor, ideal)
+            let size = (remaining / (2.0 * workers)).clamp(floor, ideal);
+            // The last round: what is left split evenly, one batch per
+            // worker, rather than full batches and a short one after them
+            // (each worker's share at least half the floor's time, else
+            // one batch is cheaper than the hand-over of a second).
+            let share = (remaining / workers).ceil();
+            if remaining <= size * workers && share * per_task * 2.0 >= self.target / 100.0 {
+                share
+            } else {
+                size
+            }
         } else {
             ideal
         };
@@ -90,7 +138,7 @@ impl BatchSizer {
         self.measured_len = len;
     }
 
-    #[cfg(test)]
+    /// The smoothed time per task, once known.
     pub(crate) fn per_task(&self) -> Option<f64> {
         self.per_task
     }
@@ -104,7 +152,7 @@ mod tests {
 
     #[test]
     fn fixed_size_never_changes() {
-        let mut s = BatchSizer::new(BatchSize::Fixed(7), 10 * MS, 2);
+        let mut s = BatchSizer::new(BatchSize::Fixed(7), 10 * MS, 2, Some(1e-3));
         assert_eq!(s.next_size(1000), 7);
         s.observe(7, Duration::from_nanos(7));
         assert_eq!(s.next_size(1000), 7);
@@ -113,7 +161,7 @@ mod tests {
 
     #[test]
     fn starts_at_one_then_jumps() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2);
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, None);
         assert_eq!(s.next_size(1_000_000), 1);
         // A 100 ns task: 10 ms is 100,000 tasks, capped.
         s.observe(1, Duration::from_nanos(100));
@@ -123,7 +171,7 @@ mod tests {
 
     #[test]
     fn slow_tasks_stay_alone() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2);
+        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2, None);
         s.observe(1, Duration::from_millis(250));
         assert_eq!(s.next_size(7), 1);
         assert_eq!(s.next_size(0), 1);
@@ -131,7 +179,7 @@ mod tests {
 
     #[test]
     fn aims_at_the_target_duration() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2);
+        let mut s = BatchSizer::new(BatchSize::Auto, 200 * MS, 2, None);
         s.observe(1, Duration::from_millis(1));
         assert_eq!(s.next_size(0), 200);
         assert_eq!(s.next_size(100_000), 200);
@@ -139,7 +187,7 @@ mod tests {
 
     #[test]
     fn balances_the_tail_down_to_a_floor() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2);
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, None);
         s.observe(1, Duration::from_micros(1));
         // ideal 10,000; 4,000 left over 2 workers: 1,000 per batch.
         assert_eq!(s.next_size(4_000), 1_000);
@@ -148,19 +196,48 @@ mod tests {
     }
 
     #[test]
+    fn the_last_round_is_split_evenly() {
+        let s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(1e-8));
+        // The floor is 100 us, 10,000 tasks: 10,000 left go as 2 x 5,000
+        // rather than all in one batch.
+        assert_eq!(s.next_size(10_000), 5_000);
+        assert_eq!(s.next_size(15_001), 7_501);
+        // Far from the end, batches of a quarter of what is left.
+        assert_eq!(s.next_size(100_000), 25_000);
+        // Too little work to be worth two batches: one takes it all.
+        assert_eq!(s.next_size(4_000), 10_000);
+    }
+
+    #[test]
+    fn a_known_time_per_task_skips_the_measuring_batch() {
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(1e-6));
+        assert_eq!(s.next_size(0), 10_000);
+        // The call's first measurement replaces it, whatever its size.
+        s.observe(10, Duration::from_micros(100));
+        assert_eq!(s.per_task(), Some(1e-5));
+        // Nonsense is not trusted.
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(bad)).next_size(0),
+                1
+            );
+        }
+    }
+
+    #[test]
     fn abort_checks_every_20_us() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1);
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1, None);
         assert_eq!(s.check_every(), 1);
         s.observe(1, Duration::from_micros(2));
         assert_eq!(s.check_every(), 10);
-        let mut slow = BatchSizer::new(BatchSize::Fixed(10), 10 * MS, 1);
+        let mut slow = BatchSizer::new(BatchSize::Fixed(10), 10 * MS, 1, None);
         slow.observe(10, Duration::from_secs(1));
         assert_eq!(slow.check_every(), 1);
     }
 
     #[test]
     fn smooths_measurements() {
-        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1);
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 1, None);
         s.observe(10, Duration::from_micros(10));
         s.observe(10, Duration::from_micros(60));
         let p = s.per_task().unwrap();

@@ -1,6 +1,7 @@
 //! The engine of a call: reads the input into batches, submits them, and
 //! collects outcomes, with pre_dispatch, timeouts and aborts.
 
+use std::any::TypeId;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use crate::backend::{
     CallInfo, CallShared, Collector, Outcome, ParallelBackend, TaskClock, TypedJob,
 };
-use crate::batching::BatchSizer;
+use crate::batching::{BatchSizer, Timings};
 use crate::config::BatchSize;
 use crate::error::{Error, panic_message};
 use crate::progress::{Counts, Progress};
@@ -29,6 +30,8 @@ pub(crate) struct Plan {
     pub(crate) timeout: Option<Duration>,
     pub(crate) verbose: u32,
     pub(crate) level: usize,
+    /// Times per task measured by earlier calls of the same `Parallel`.
+    pub(crate) timings: Arc<Timings>,
     #[cfg(feature = "indicatif")]
     pub(crate) progress_bar: bool,
 }
@@ -39,6 +42,7 @@ pub(crate) fn next_call_id() -> u64 {
 }
 
 pub(crate) type Output<I> = <<<I as Iterator>::Item as IntoTask>::Task as Task>::Output;
+type TaskOf<I> = <<I as Iterator>::Item as IntoTask>::Task;
 
 struct InFlight {
     seq: usize,
@@ -105,10 +109,14 @@ where
             epoch: Instant::now(),
             collector: collect.map(|capacity| Mutex::new(Collector::with_capacity(capacity))),
         });
+        let known = plan
+            .timings
+            .get(TypeId::of::<TaskOf<I>>(), plan.backend.name());
         let sizer = BatchSizer::new(
             plan.batch_size,
             plan.backend.target_batch_duration(),
             plan.workers,
+            known,
         );
         #[allow(unused_mut)]
         let mut progress = Progress::new(plan.verbose, plan.n_jobs_arg, plan.pre_dispatch);
@@ -353,5 +361,14 @@ where
         // Results nobody will read: do not start the tasks still queued.
         self.stop(0);
         self.plan.backend.finish(&self.call);
+        if self.counts.completed_batches > 0
+            && let Some(per_task) = self.sizer.per_task()
+        {
+            self.plan.timings.record(
+                TypeId::of::<TaskOf<I>>(),
+                self.plan.backend.name(),
+                per_task,
+            );
+        }
     }
 }

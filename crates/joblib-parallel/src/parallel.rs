@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::backend::{
     BackendSpec, ParallelBackend, SequentialBackend, ThreadBackend, is_registered, resolve_name,
 };
+use crate::batching::Timings;
 use crate::config::{self, BatchSize, PreDispatch, Prefer, Require, Settings};
 use crate::cpu::{cpu_count, resolve_n_jobs};
 use crate::dispatch::{Engine, Event, Output, Plan};
@@ -29,7 +30,12 @@ const PREALLOCATE_BYTES: usize = 64 << 20;
 ///
 /// A `Parallel` can be called any number of times; the thread backend keeps
 /// its workers between calls (and between `Parallel`s with the same
-/// `n_jobs`), so only the first call of a process pays for starting threads.
+/// `n_jobs`), so only the first call of a process pays for starting threads. With
+/// automatic batching, a `Parallel` also keeps the time per task its calls
+/// measured, by task type: a later call of the same tasks sizes its first
+/// batches from it instead of measuring again with one-task batches (its
+/// own measurements take over from its first finished batch). Changing a
+/// setting forgets these times.
 ///
 /// ```
 /// use joblib_parallel::{Parallel, delayed};
@@ -52,6 +58,9 @@ pub struct Parallel {
     /// The backend made from the name set on this `Parallel`, kept so that a
     /// registered backend's factory runs once per `Parallel`.
     cached: Mutex<Option<Arc<dyn ParallelBackend>>>,
+    /// Times per task measured by this `Parallel`'s calls, by task type:
+    /// a later call of the same tasks starts from them.
+    timings: Arc<Timings>,
 }
 
 impl Clone for Parallel {
@@ -64,6 +73,7 @@ impl Clone for Parallel {
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone(),
             ),
+            timings: Arc::clone(&self.timings),
         }
     }
 }
@@ -98,6 +108,8 @@ impl Parallel {
             .cached
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner) = None;
+        // Other settings may run the same tasks at another speed.
+        self.timings = Arc::default();
         self
     }
 
@@ -395,6 +407,7 @@ impl Parallel {
             timeout,
             verbose: s.verbose.unwrap_or(0),
             level,
+            timings: Arc::clone(&self.timings),
             #[cfg(feature = "indicatif")]
             progress_bar: s.progress_bar.unwrap_or(false),
         })

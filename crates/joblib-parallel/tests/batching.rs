@@ -140,3 +140,36 @@ fn run_reads_at_most_pre_dispatch_ahead() {
         .unwrap();
     assert!(seen.iter().all(|&ahead| ahead == 1), "{seen:?}");
 }
+
+/// `n` tasks returning their index, of one task type for every call.
+fn identity(n: usize) -> impl Iterator<Item = joblib_parallel::Delayed<fn(usize) -> usize, usize>> {
+    (0..n).map(|i| delayed((|i| i) as fn(usize) -> usize, i))
+}
+
+#[test]
+fn a_later_call_of_the_same_tasks_starts_from_the_time_measured() {
+    let backend = Arc::new(Recording::default());
+    let p = Parallel::new()
+        .n_jobs(2)
+        .backend(Arc::clone(&backend) as Arc<dyn ParallelBackend>);
+    let run = |p: &Parallel| {
+        let out = p.run(identity(100_000)).unwrap();
+        assert_eq!(out, (0..100_000).collect::<Vec<_>>());
+        std::mem::take(&mut *backend.sizes.lock().unwrap())
+    };
+    let first = run(&p);
+    assert_eq!(first[0], 1, "{first:?}");
+    // Sized from the first call's measure: no one-task batch at all.
+    let second = run(&p);
+    assert!(second.iter().all(|&s| s > 1), "{second:?}");
+    assert_eq!(second.iter().sum::<usize>(), 100_000);
+    // Other tasks are measured anew.
+    let other = p
+        .run((0..1_000usize).map(|i| delayed(|i: usize| i + 1, i)))
+        .unwrap();
+    assert_eq!(other[999], 1_000);
+    assert_eq!(std::mem::take(&mut *backend.sizes.lock().unwrap())[0], 1);
+    // So are the same tasks once a setting changed.
+    let p = p.pre_dispatch("3*n_jobs");
+    assert_eq!(run(&p)[0], 1);
+}

@@ -256,3 +256,54 @@ fn results_of_a_failed_run_are_dropped_exactly_once() {
         assert_eq!(Arc::strong_count(&token), 1, "fail_at {fail_at}");
     }
 }
+
+/// Tasks holding `token` in their results, the one at `fail_at` panicking.
+fn panicking_at(
+    token: &std::sync::Arc<()>,
+    fail_at: u64,
+) -> impl Iterator<
+    Item = impl joblib_parallel::IntoTask<
+        Task = impl joblib_parallel::Task<Output = std::sync::Arc<()>>,
+    >,
+> {
+    let token = std::sync::Arc::clone(token);
+    (0..100_000u64).map(move |i| {
+        let t = std::sync::Arc::clone(&token);
+        delayed(
+            move |i: u64| {
+                assert!(i != fail_at, "task {i} panics");
+                t
+            },
+            i,
+        )
+    })
+}
+
+#[test]
+fn a_panic_in_a_run_of_large_batches_drops_each_result_once() {
+    use std::sync::Arc;
+    let token = Arc::new(());
+    // The first call measures the tasks, so later ones send large batches
+    // from the start, written in place a run at a time.
+    let p = Parallel::new().n_jobs(2);
+    assert_eq!(
+        p.run(panicking_at(&token, u64::MAX)).unwrap().len(),
+        100_000
+    );
+    assert_eq!(Arc::strong_count(&token), 1);
+    for fail_at in [0u64, 1, 4_095, 50_000, 99_999] {
+        let err = p.run(panicking_at(&token, fail_at)).unwrap_err();
+        match &err {
+            joblib_parallel::Error::Panic { index, message } => {
+                assert_eq!(*index, fail_at as usize, "{err}");
+                assert!(message.contains(&format!("task {fail_at} panics")), "{err}");
+            }
+            other => panic!("expected a panic naming task {fail_at}, got {other}"),
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Arc::strong_count(&token) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(Arc::strong_count(&token), 1, "fail_at {fail_at}");
+    }
+}

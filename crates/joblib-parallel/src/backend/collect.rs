@@ -11,6 +11,7 @@
 //! when its turn comes.
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 
 /// Where a worker puts the results of a batch, in order.
 pub(crate) trait Sink<R> {
@@ -67,9 +68,27 @@ impl<R> Sink<R> for Slot<R> {
     }
 
     fn put_all<I: Iterator<Item = R>>(&mut self, results: I) {
-        for result in results {
-            self.put(result);
+        let mut results = results;
+        // SAFETY: `start + written .. start + room` is this slot's unwritten
+        // part of the reserved buffer, which nothing else reads or writes
+        // while the slot is out (invariant on `Collector`); as
+        // `MaybeUninit` it may hold no value yet.
+        let spare = unsafe {
+            std::slice::from_raw_parts_mut(
+                self.start.add(self.written).cast::<MaybeUninit<R>>(),
+                self.room - self.written,
+            )
+        };
+        // One loop bounded by the room, with no check per result: it
+        // compiles to what `Vec::extend` makes of a `TrustedLen` iterator.
+        // Counted as they are written, so that a task panicking part way
+        // leaves the results before it known, to be dropped with the slot.
+        for (target, result) in spare.iter_mut().zip(results.by_ref()) {
+            target.write(result);
+            self.written += 1;
         }
+        // `zip` stops at the room before taking a result past it.
+        assert!(results.next().is_none(), "a batch wrote past its results");
     }
 
     fn written(&self) -> usize {
@@ -270,6 +289,27 @@ mod tests {
         assert_eq!(Rc::strong_count(&value), 1);
         drop(c);
         assert_eq!(Rc::strong_count(&value), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "past its results")]
+    fn a_slot_never_writes_a_run_past_its_range() {
+        let mut c = Collector::with_capacity(4);
+        let mut s = c.slot(0, 2).unwrap();
+        s.put(1);
+        s.put_all([2, 3].into_iter());
+    }
+
+    #[test]
+    fn a_run_fills_the_rest_of_a_slot() {
+        let mut c = Collector::with_capacity(5);
+        let mut s = c.slot(0, 5).unwrap();
+        s.put("a".to_owned());
+        s.put_all(["b", "c"].into_iter().map(str::to_owned));
+        s.put_all(["d", "e"].into_iter().map(str::to_owned));
+        assert_eq!(s.written(), 5);
+        c.place(0, s, true);
+        assert_eq!(c.take(), ["a", "b", "c", "d", "e"]);
     }
 
     #[test]
