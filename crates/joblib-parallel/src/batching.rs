@@ -51,6 +51,10 @@ pub(crate) struct BatchSizer {
     per_task: Option<f64>,
     /// Size of the batch last measured.
     measured_len: usize,
+    /// `per_task` comes from an earlier call, not yet from this one.
+    inherited: bool,
+    /// The size of each batch of the last round, once it started.
+    last_round: Option<usize>,
     target: f64,
     workers: usize,
 }
@@ -69,10 +73,13 @@ impl BatchSizer {
             BatchSize::Fixed(n) => Some(n.max(1)),
             BatchSize::Auto => None,
         };
+        let per_task = known.filter(|p| fixed.is_none() && p.is_finite() && *p > 0.0);
         BatchSizer {
             fixed,
-            per_task: known.filter(|p| fixed.is_none() && p.is_finite() && *p > 0.0),
+            per_task,
             measured_len: 0,
+            inherited: per_task.is_some(),
+            last_round: None,
             target: target.as_secs_f64().max(1e-6),
             workers: workers.max(1),
         }
@@ -80,12 +87,21 @@ impl BatchSizer {
 
     /// Size of the next batch, given the input's known remaining length (the
     /// lower bound of its `size_hint`; 0 when unknown).
-    pub(crate) fn next_size(&self, remaining: usize) -> usize {
+    pub(crate) fn next_size(&mut self, remaining: usize) -> usize {
         if let Some(n) = self.fixed {
             return n;
         }
-        let Some(per_task) = self.per_task else {
-            return 1;
+        if let Some(share) = self.last_round {
+            return share;
+        }
+        let per_task = match self.per_task {
+            // A time kept from an earlier call is trusted only with a known
+            // length, where batches stay within a quarter of what is left
+            // (so that tasks much slower this time cost at most a static
+            // split); an endless input measures its tasks anew.
+            Some(_) if self.inherited && remaining == 0 => return 1,
+            Some(per_task) => per_task,
+            None => return 1,
         };
         let ideal = (self.target / per_task).max(1.0);
         let floor = (self.target / 100.0 / per_task).max(1.0);
@@ -97,9 +113,13 @@ impl BatchSizer {
             // The last round: what is left split evenly, one batch per
             // worker, rather than full batches and a short one after them
             // (each worker's share at least half the floor's time, else
-            // one batch is cheaper than the hand-over of a second).
+            // one batch is cheaper than the hand-over of a second; a time
+            // kept from an earlier call always splits, in case the tasks
+            // are slower this time).
             let share = (remaining / workers).ceil();
-            if remaining <= size * workers && share * per_task * 2.0 >= self.target / 100.0 {
+            let worth_it = self.inherited || share * per_task * 2.0 >= self.target / 100.0;
+            if remaining <= size * workers && worth_it {
+                self.last_round = Some((share as usize).clamp(1, MAX_AUTO_BATCH));
                 share
             } else {
                 size
@@ -136,6 +156,7 @@ impl BatchSizer {
             _ => sample,
         });
         self.measured_len = len;
+        self.inherited = false;
     }
 
     /// The smoothed time per task, once known.
@@ -197,28 +218,41 @@ mod tests {
 
     #[test]
     fn the_last_round_is_split_evenly() {
-        let s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(1e-8));
+        let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, None);
+        s.observe(1_000, Duration::from_micros(10));
         // The floor is 100 us, 10,000 tasks: 10,000 left go as 2 x 5,000
         // rather than all in one batch.
-        assert_eq!(s.next_size(10_000), 5_000);
-        assert_eq!(s.next_size(15_001), 7_501);
         // Far from the end, batches of a quarter of what is left.
         assert_eq!(s.next_size(100_000), 25_000);
         // Too little work to be worth two batches: one takes it all.
         assert_eq!(s.next_size(4_000), 10_000);
+        let mut round = s.clone();
+        assert_eq!(round.next_size(15_001), 7_501);
+        // The round goes on at that size: 7,500 left is one batch.
+        assert_eq!(round.next_size(7_500), 7_501);
+        assert_eq!(s.next_size(10_000), 5_000);
+        assert_eq!(s.next_size(5_000), 5_000);
     }
 
     #[test]
     fn a_known_time_per_task_skips_the_measuring_batch() {
         let mut s = BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(1e-6));
-        assert_eq!(s.next_size(0), 10_000);
+        assert_eq!(s.next_size(100_000), 10_000);
+        // Not trusted for an input of unknown length.
+        assert_eq!(s.next_size(0), 1);
+        // Split among the workers even when it looks too little to be
+        // worth it: the tasks may be slower this time.
+        assert_eq!(s.clone().next_size(100), 50);
         // The call's first measurement replaces it, whatever its size.
         s.observe(10, Duration::from_micros(100));
         assert_eq!(s.per_task(), Some(1e-5));
+        // 10 ms of 10 us tasks (give or take the rounding).
+        assert!((999..=1_000).contains(&s.next_size(0)));
+        assert_eq!(s.next_size(100), 25);
         // Nonsense is not trusted.
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert_eq!(
-                BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(bad)).next_size(0),
+                BatchSizer::new(BatchSize::Auto, 10 * MS, 2, Some(bad)).next_size(1_000),
                 1
             );
         }

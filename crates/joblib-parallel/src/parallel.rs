@@ -32,10 +32,10 @@ const PREALLOCATE_BYTES: usize = 64 << 20;
 /// its workers between calls (and between `Parallel`s with the same
 /// `n_jobs`), so only the first call of a process pays for starting threads. With
 /// automatic batching, a `Parallel` also keeps the time per task its calls
-/// measured, by task type: a later call of the same tasks sizes its first
-/// batches from it instead of measuring again with one-task batches (its
-/// own measurements take over from its first finished batch). Changing a
-/// setting forgets these times.
+/// measured, by task type: a later call of the same tasks, on an input of
+/// known length, sizes its first batches from it instead of measuring
+/// again with one-task batches (its own measurements take over from its
+/// first finished batch). Changing a setting forgets these times.
 ///
 /// ```
 /// use joblib_parallel::{Parallel, delayed};

@@ -173,3 +173,32 @@ fn a_later_call_of_the_same_tasks_starts_from_the_time_measured() {
     let p = p.pre_dispatch("3*n_jobs");
     assert_eq!(run(&p)[0], 1);
 }
+
+#[test]
+fn tasks_slower_than_last_time_still_go_to_every_worker() {
+    fn nap((i, ms): (usize, u64)) -> usize {
+        std::thread::sleep(Duration::from_millis(ms));
+        i
+    }
+    let tasks =
+        |n: usize, ms: u64| (0..n).map(move |i| delayed(nap as fn((usize, u64)) -> usize, (i, ms)));
+    let backend = Arc::new(Recording::default());
+    let p = Parallel::new()
+        .n_jobs(2)
+        .backend(Arc::clone(&backend) as Arc<dyn ParallelBackend>);
+    assert_eq!(p.run(tasks(10_000, 0)).unwrap().len(), 10_000);
+    backend.sizes.lock().unwrap().clear();
+    // The kept time says these take nanoseconds, and would fit in one batch.
+    let out = p.run(tasks(8, 20)).unwrap();
+    assert_eq!(out, (0..8).collect::<Vec<_>>());
+    let sizes = backend.sizes.lock().unwrap().clone();
+    assert!(
+        sizes.len() >= 2 && sizes.iter().all(|&s| s <= 4),
+        "{sizes:?}"
+    );
+    // An input of unknown length measures them anew.
+    backend.sizes.lock().unwrap().clear();
+    let unknown = tasks(8, 1).filter(|_| true);
+    assert_eq!(p.run(unknown).unwrap().len(), 8);
+    assert_eq!(backend.sizes.lock().unwrap()[0], 1);
+}
