@@ -110,15 +110,16 @@ impl BatchSizer {
             let workers = self.workers as f64;
             // Enough batches left for every worker to get about two.
             let size = (remaining / (2.0 * workers)).clamp(floor, ideal);
-            // The last round: what is left split evenly, one batch per
-            // worker, rather than full batches and a short one after them
-            // (each worker's share at least half the floor's time, else
-            // one batch is cheaper than the hand-over of a second; a time
-            // kept from an earlier call always splits, in case the tasks
-            // are slower this time).
+            // The last round, once batches are down to the floor: what is
+            // left split evenly, one batch per worker, rather than batches
+            // at the floor and a short one after them (never past the
+            // target duration, for tasks slower than it; each worker's share
+            // at least half the floor's time, else one batch is cheaper
+            // than the hand-over of a second; a time kept from an earlier
+            // call always splits, in case the tasks are slower this time).
             let share = (remaining / workers).ceil();
             let worth_it = self.inherited || share * per_task * 2.0 >= self.target / 100.0;
-            if remaining <= size * workers && worth_it {
+            if remaining <= 2.0 * floor * workers && share <= ideal && worth_it {
                 self.last_round = Some((share as usize).clamp(1, MAX_AUTO_BATCH));
                 share
             } else {
@@ -222,8 +223,11 @@ mod tests {
         s.observe(1_000, Duration::from_micros(10));
         // The floor is 100 us, 10,000 tasks: 10,000 left go as 2 x 5,000
         // rather than all in one batch.
-        // Far from the end, batches of a quarter of what is left.
+        // Far from the end, batches of a quarter of what is left, down to
+        // the floor; the last round starts at two floors per worker.
         assert_eq!(s.next_size(100_000), 25_000);
+        assert_eq!(s.next_size(40_001), 10_000);
+        assert_eq!(s.clone().next_size(40_000), 20_000);
         // Too little work to be worth two batches: one takes it all.
         assert_eq!(s.next_size(4_000), 10_000);
         let mut round = s.clone();
