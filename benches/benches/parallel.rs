@@ -3,9 +3,11 @@
 //!
 //! - 10,000 and 1,000,000 trivial tasks on a warm pool, automatic batching,
 //!   results collected in order into a `Vec`: `Parallel::run` against
-//!   `into_par_iter().map(..).collect()`. (Python joblib, warm, on the
-//!   machine of the issue: loky about 36 ms, threading about 430 ms for
-//!   10,000 tasks.)
+//!   `into_par_iter().map(..).collect()`; and with a new `Parallel` each
+//!   call (`joblib_parallel_first_call`), which keeps no time per task from
+//!   an earlier call and measures with one-task batches first. (Python
+//!   joblib, warm, on the machine of the issue: loky about 36 ms,
+//!   threading about 430 ms for 10,000 tasks.)
 //! - 8 CPU-bound tasks of about 0.25 s each: `n_jobs(2)` against `n_jobs(1)`.
 //!
 //! `cargo bench -p joblib-benches --bench parallel -- --warm-up-time 1 --measurement-time 3`
@@ -42,6 +44,17 @@ fn trivial_tasks(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("joblib_parallel", n), |b| {
             b.iter(|| {
                 parallel
+                    .run((0..n).map(|x| delayed(trivial, x)))
+                    .expect("trivial tasks")
+            })
+        });
+        // A new `Parallel` each call (the workers are the same): no time per
+        // task kept from an earlier call, so it measures with one-task
+        // batches first.
+        group.bench_function(BenchmarkId::new("joblib_parallel_first_call", n), |b| {
+            b.iter(|| {
+                Parallel::new()
+                    .n_jobs(WORKERS as i32)
                     .run((0..n).map(|x| delayed(trivial, x)))
                     .expect("trivial tasks")
             })

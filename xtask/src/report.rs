@@ -378,6 +378,22 @@ const ROWS: &[Row] = &[
     },
     Row {
         layer: "parallel",
+        workload: "10k trivial tasks, first call of a new Parallel",
+        ours: "trivial_tasks_10000/joblib_parallel_first_call/10000",
+        base: Base::Ours("trivial_tasks_10000/rayon_par_iter/10000"),
+        base_label: "rayon par_iter",
+        target: "",
+    },
+    Row {
+        layer: "parallel",
+        workload: "1M trivial tasks, first call of a new Parallel",
+        ours: "trivial_tasks_1000000/joblib_parallel_first_call/1000000",
+        base: Base::Ours("trivial_tasks_1000000/rayon_par_iter/1000000"),
+        base_label: "rayon par_iter",
+        target: "",
+    },
+    Row {
+        layer: "parallel",
         workload: "8 CPU tasks of 0.25 s, n_jobs(2)",
         ours: "cpu_bound_8x250ms/n_jobs/2",
         base: Base::Ours("cpu_bound_8x250ms/n_jobs/1"),
