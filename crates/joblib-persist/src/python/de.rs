@@ -11,12 +11,27 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 
+use super::held;
 use super::value::{ArrayData, PyArray, PyValue};
 use crate::error::Error;
+use crate::format::Dtype;
 
 /// Deserializes `T` from `value`; errors name `path`.
 pub(crate) fn from_value<T: DeserializeOwned>(value: &PyValue, path: &Path) -> Result<T, Error> {
     T::deserialize(ValueDe(value)).map_err(|e| e.into_error(path))
+}
+
+/// Deserializes `T` from `value`, which it owns: the elements of numeric
+/// arrays move into `T`'s vectors (see `held.rs`) instead of being copied.
+pub(crate) fn from_owned_value<T: DeserializeOwned>(
+    mut value: PyValue,
+    path: &Path,
+) -> Result<T, Error> {
+    let holding = held::hold(&mut value);
+    let r = T::deserialize(ValueDe(&value)).map_err(|e| e.into_error(path));
+    // The table's keys are addresses in `value`: empty it first.
+    drop(holding);
+    r
 }
 
 enum Seg {
@@ -132,7 +147,7 @@ macro_rules! int_method {
     };
 }
 
-impl<'de> Deserializer<'de> for ValueDe<'de> {
+impl<'de> Deserializer<'de> for ValueDe<'_> {
     type Error = DeErr;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
@@ -147,8 +162,8 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
             },
             PyValue::Float(f) => visitor.visit_f64(*f),
             PyValue::Complex(re, im) => visitor.visit_seq(Floats([*re, *im].into_iter())),
-            PyValue::Str(s) => visitor.visit_borrowed_str(s),
-            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_borrowed_bytes(b),
+            PyValue::Str(s) => visitor.visit_str(s),
+            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_bytes(b),
             PyValue::List(items)
             | PyValue::Tuple(items)
             | PyValue::Set(items)
@@ -217,7 +232,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         match self.0 {
-            PyValue::Str(s) if s.chars().count() == 1 => visitor.visit_borrowed_str(s),
+            PyValue::Str(s) if s.chars().count() == 1 => visitor.visit_str(s),
             v => Err(mismatch("a str of one character", &v.describe()).found(|| v.describe())),
         }
     }
@@ -226,7 +241,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
         scalar_first!(self, deserialize_str, visitor);
         match self.0 {
             PyValue::Str(s) => visitor
-                .visit_borrowed_str::<DeErr>(s)
+                .visit_str::<DeErr>(s)
                 .map_err(|e| e.found(|| self.0.describe())),
             v => Err(mismatch("a str", &v.describe()).found(|| v.describe())),
         }
@@ -239,7 +254,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         scalar_first!(self, deserialize_bytes, visitor);
         match self.0 {
-            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_borrowed_bytes(b),
+            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_bytes(b),
             v => Err(mismatch("bytes", &v.describe()).found(|| v.describe())),
         }
     }
@@ -382,12 +397,11 @@ struct Items<'a> {
     it: std::iter::Enumerate<std::slice::Iter<'a, PyValue>>,
 }
 
-impl<'de> SeqAccess<'de> for Items<'de> {
+impl<'de> SeqAccess<'de> for Items<'_> {
     type Error = DeErr;
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
         match self.it.next() {
-            Some((i, v)) => seed
-                .deserialize(ValueDe(v))
+            Some((i, v)) => value_seed(v, seed)
                 .map(Some)
                 .map_err(|e| e.at(Seg::Index(i))),
             None => Ok(None),
@@ -411,7 +425,7 @@ fn key_seg(k: &PyValue) -> Seg {
     }
 }
 
-impl<'de> MapAccess<'de> for Pairs<'de> {
+impl<'de> MapAccess<'de> for Pairs<'_> {
     type Error = DeErr;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         match self.it.next() {
@@ -429,8 +443,7 @@ impl<'de> MapAccess<'de> for Pairs<'de> {
             .value
             .take()
             .ok_or_else(|| de::Error::custom("a value asked before its key"))?;
-        seed.deserialize(ValueDe(&pair.1))
-            .map_err(|e| e.at(key_seg(&pair.0)))
+        value_seed(&pair.1, seed).map_err(|e| e.at(key_seg(&pair.0)))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.it.len())
@@ -442,17 +455,16 @@ struct Variant<'a> {
     value: &'a PyValue,
 }
 
-impl<'de> de::EnumAccess<'de> for Variant<'de> {
+impl<'a, 'de> de::EnumAccess<'de> for Variant<'a> {
     type Error = DeErr;
-    type Variant = ValueDe<'de>;
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> R<(S::Value, ValueDe<'de>)> {
-        let name: de::value::BorrowedStrDeserializer<'de, DeErr> =
-            de::value::BorrowedStrDeserializer::new(self.name);
+    type Variant = ValueDe<'a>;
+    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> R<(S::Value, ValueDe<'a>)> {
+        let name: de::value::StrDeserializer<'_, DeErr> = self.name.into_deserializer();
         Ok((seed.deserialize(name)?, ValueDe(self.value)))
     }
 }
 
-impl<'de> de::VariantAccess<'de> for ValueDe<'de> {
+impl<'de> de::VariantAccess<'de> for ValueDe<'_> {
     type Error = DeErr;
     fn unit_variant(self) -> R<()> {
         Deserializer::deserialize_unit(self, de::IgnoredAny).map(|_| ())
@@ -483,7 +495,7 @@ struct ObjectMap<'a> {
 
 const NONE: PyValue = PyValue::None;
 
-impl<'de> MapAccess<'de> for ObjectMap<'de> {
+impl<'de> MapAccess<'de> for ObjectMap<'_> {
     type Error = DeErr;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         let key = match self.step {
@@ -516,7 +528,7 @@ struct ArrayMap<'a> {
     step: u8,
 }
 
-impl<'de> MapAccess<'de> for ArrayMap<'de> {
+impl<'de> MapAccess<'de> for ArrayMap<'_> {
     type Error = DeErr;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         let key = match self.step {
@@ -534,59 +546,165 @@ impl<'de> MapAccess<'de> for ArrayMap<'de> {
             2 => seed.deserialize(de::value::SeqDeserializer::new(
                 self.a.shape.iter().copied(),
             )),
-            _ => match handover(&self.a.data, seed) {
-                Ok(v) => Ok(v),
-                Err(seed) => seed.deserialize(DataDe(self.a)),
-            },
+            _ => data_value(self.a, seed),
         }
     }
 }
 
+/// The data of `a` into `seed`: handed over in one go when it can be,
+/// element by element otherwise.
+fn data_value<'de, S: DeserializeSeed<'de>>(a: &PyArray, seed: S) -> R<S::Value> {
+    match handover(a, seed)? {
+        Ok(v) => Ok(v),
+        Err(seed) => seed.deserialize(DataDe(a)),
+    }
+}
+
 /// When the seed is `PhantomData<Vec<A>>` (what ndarray's arrays and
-/// derived structs pass) and `A` is the array's element type, copies the
-/// elements over in one go instead of one serde call per element; gives
-/// the seed back otherwise.
-fn handover<'de, S: DeserializeSeed<'de>>(data: &'de ArrayData, seed: S) -> Result<S::Value, S> {
-    use crate::format::Dtype;
-    let Some(want) = crate::owned::seed_elem::<S>() else {
-        return Err(seed);
+/// derived structs pass) and `A` is the array's element type, hands the
+/// elements over in one go: the vector itself when the load owns the tree
+/// (`held.rs`), a copy otherwise, instead of one serde call per element.
+/// Gives the seed back otherwise.
+fn handover<'de, S: DeserializeSeed<'de>>(a: &PyArray, seed: S) -> R<Result<S::Value, S>> {
+    let want = crate::owned::seed_elem::<S>();
+    if want.is_none() || want != numeric_dtype(&a.data) {
+        return Ok(Err(seed));
+    }
+    let data = match held::take_or_map(a).map_err(de::Error::custom)? {
+        Some(d) => d,
+        None => a.data.clone(),
     };
-    macro_rules! try_types {
+    macro_rules! give {
         ($($v:ident),*) => {
             match data {
-                $(ArrayData::$v(d) if want == Dtype::$v => {
-                    crate::owned::into_seed_value::<S, _>(d.clone()).map_err(|_| seed)
-                })*
-                _ => Err(seed),
+                $(ArrayData::$v(d) => crate::owned::into_seed_value::<S, _>(d).map_err(|d| {
+                    held::put(a, ArrayData::$v(d));
+                    seed
+                }),)*
+                other => {
+                    held::put(a, other);
+                    Err(seed)
+                }
             }
         };
     }
-    try_types!(F64, F32, I64, U64, I32, U32, I16, U16, I8, U8)
+    Ok(give!(F64, F32, I64, U64, I32, U32, I16, U16, I8, U8))
+}
+
+/// The element type of numeric array data, as `.jbl` files name it.
+fn numeric_dtype(data: &ArrayData) -> Option<Dtype> {
+    Some(match data {
+        ArrayData::F64(_) => Dtype::F64,
+        ArrayData::F32(_) => Dtype::F32,
+        ArrayData::I64(_) => Dtype::I64,
+        ArrayData::U64(_) => Dtype::U64,
+        ArrayData::I32(_) => Dtype::I32,
+        ArrayData::U32(_) => Dtype::U32,
+        ArrayData::I16(_) => Dtype::I16,
+        ArrayData::U16(_) => Dtype::U16,
+        ArrayData::I8(_) => Dtype::I8,
+        ArrayData::U8(_) => Dtype::U8,
+        _ => return None,
+    })
+}
+
+/// Deserializes `seed` from `v`, handing a 1-d array's elements over in
+/// one go when the seed is a `Vec` of their type.
+fn value_seed<'de, S: DeserializeSeed<'de>>(v: &PyValue, seed: S) -> R<S::Value> {
+    match v {
+        PyValue::Array(a) if a.shape.len() == 1 => match handover(a, seed)? {
+            Ok(x) => Ok(x),
+            Err(seed) => seed.deserialize(ValueDe(v)),
+        },
+        _ => seed.deserialize(ValueDe(v)),
+    }
 }
 
 /// The elements of an array, as a sequence.
 struct DataDe<'a>(&'a PyArray);
 
-impl<'de> Deserializer<'de> for DataDe<'de> {
+impl<'de> Deserializer<'de> for DataDe<'_> {
     type Error = DeErr;
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         data_seq(self.0, visitor)
     }
+    /// `MmapArray` asks for its data by a newtype of this name, and takes
+    /// a map: a block of the mapped file (as `.jbl` loads give it), or the
+    /// elements under `data`, handed over as a vector.
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> R<V::Value> {
+        let a = self.0;
+        if name != crate::de::MMAP_DATA {
+            return data_seq(a, visitor);
+        }
+        match (a.mapped, numeric_dtype(&a.data)) {
+            (Some(offset), Some(dtype)) => {
+                let len = a
+                    .data_bytes()
+                    .ok_or_else(|| de::Error::custom("the array's length overflows"))?;
+                let block = [
+                    ("offset", offset),
+                    ("len", len),
+                    ("dtype", u64::from(dtype.code())),
+                    // Shared arrays (`[a, a]` in Python) are one block:
+                    // the second view of it is a copy.
+                    ("copy_if_unmappable", 1),
+                ];
+                visitor.visit_map(de::value::MapDeserializer::new(block.into_iter()))
+            }
+            _ => visitor.visit_map(OwnedData { a, step: 0 }),
+        }
+    }
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        bytes byte_buf option unit unit_struct seq tuple
         tuple_struct map struct enum identifier ignored_any
     }
 }
 
+/// An array's elements for `MmapArray`, as the map `{data: [...]}`.
+struct OwnedData<'a> {
+    a: &'a PyArray,
+    step: u8,
+}
+
+impl<'de> MapAccess<'de> for OwnedData<'_> {
+    type Error = DeErr;
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
+        if self.step > 0 {
+            return Ok(None);
+        }
+        self.step = 1;
+        seed.deserialize("data".into_deserializer()).map(Some)
+    }
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> R<V::Value> {
+        data_value(self.a, seed)
+    }
+}
+
 /// Visits the elements of `a` as a sequence, one type dispatch for all.
-fn data_seq<'de, V: Visitor<'de>>(a: &'de PyArray, visitor: V) -> R<V::Value> {
+fn data_seq<'de, V: Visitor<'de>>(a: &PyArray, visitor: V) -> R<V::Value> {
+    match held::take_or_map(a).map_err(de::Error::custom)? {
+        Some(data) => {
+            let r = data_seq_of(a, &data, visitor);
+            held::put(a, data);
+            r
+        }
+        None => data_seq_of(a, &a.data, visitor),
+    }
+}
+
+/// [`data_seq`] over `data`, the elements of `a`.
+fn data_seq_of<'de, V: Visitor<'de>>(a: &PyArray, data: &ArrayData, visitor: V) -> R<V::Value> {
     macro_rules! typed {
         ($d:expr) => {
             visitor.visit_seq(Typed { it: $d.iter(), a })
         };
     }
-    match &a.data {
+    match data {
         ArrayData::Bool(d) => typed!(d),
         ArrayData::I8(d) => typed!(d),
         ArrayData::I16(d) => typed!(d),
@@ -613,9 +731,9 @@ struct Typed<'a, T> {
     a: &'a PyArray,
 }
 
-impl<'de, T> SeqAccess<'de> for Typed<'de, T>
+impl<'a, 'de, T> SeqAccess<'de> for Typed<'a, T>
 where
-    Elem<'de, T>: Deserializer<'de, Error = DeErr>,
+    Elem<'a, T>: Deserializer<'de, Error = DeErr>,
 {
     type Error = DeErr;
     #[inline]
@@ -648,11 +766,11 @@ impl<T> Elem<'_, T> {
         DeErr {
             path: Vec::new(),
             found: Some(
-                PyValue::Array(PyArray {
-                    dtype: a.dtype.clone(),
-                    shape: a.shape.clone(),
-                    data: ArrayData::Bool(Vec::new()),
-                })
+                PyValue::Array(PyArray::new(
+                    a.dtype.clone(),
+                    a.shape.clone(),
+                    ArrayData::Bool(Vec::new()),
+                ))
                 .describe(),
             ),
             message: format!(
@@ -668,7 +786,7 @@ impl<T> Elem<'_, T> {
 /// the hints named `$own` visit it, every other hint is a mismatch.
 macro_rules! prim_elem {
     ($t:ty, |$v:ident, $vis:ident| $visit:expr, [$($own:literal),*]) => {
-        impl<'de> Deserializer<'de> for Elem<'de, $t> {
+        impl<'de> Deserializer<'de> for Elem<'_, $t> {
             type Error = DeErr;
             #[inline]
             fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
@@ -744,10 +862,10 @@ prim_elem!(f32, |v, vis| vis.visit_f32(*v), ["f32"]);
 prim_elem!(f64, |v, vis| vis.visit_f64(*v), ["f64"]);
 prim_elem!(
     String,
-    |v, vis| vis.visit_borrowed_str(v),
+    |v, vis| vis.visit_str(v),
     ["a str", "a String", "an identifier"]
 );
-prim_elem!(Vec<u8>, |v, vis| vis.visit_borrowed_bytes(v), ["bytes"]);
+prim_elem!(Vec<u8>, |v, vis| vis.visit_bytes(v), ["bytes"]);
 prim_elem!(
     [f32; 2],
     |v, vis| vis.visit_seq(de::value::SeqDeserializer::new(v.iter().copied())),
@@ -794,7 +912,7 @@ macro_rules! any_elem_methods {
     };
 }
 
-impl<'de> AnyElem<'de> {
+impl<'de> AnyElem<'_> {
     any_elem_methods!(
         deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
         deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),

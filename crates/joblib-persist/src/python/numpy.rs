@@ -64,6 +64,43 @@ impl PyDtype {
     }
 }
 
+/// For an array whose elements can stay in a mapped file at offset `at`,
+/// an empty vector of their type; `None` when they must be read into
+/// memory: not a plain number type `MmapArray` holds, not in the machine's
+/// byte order, Fortran order of more than one dimension (views are C
+/// order), or not aligned in the file for their type (files of joblib
+/// 1.1 and older, or written to a non-seekable target, have no padding).
+pub(crate) fn mappable(
+    dtype: &PyDtype,
+    shape: &[usize],
+    fortran: bool,
+    at: u64,
+) -> Option<ArrayData> {
+    let native = match dtype.byteorder {
+        '|' => true,
+        '<' => cfg!(target_endian = "little"),
+        '>' => cfg!(target_endian = "big"),
+        _ => false,
+    };
+    let size = u64::try_from(dtype.itemsize).ok()?;
+    if !native || (fortran && shape.len() > 1) || size == 0 || !at.is_multiple_of(size) {
+        return None;
+    }
+    Some(match (dtype.kind, dtype.itemsize) {
+        ('i', 1) => ArrayData::I8(Vec::new()),
+        ('i', 2) => ArrayData::I16(Vec::new()),
+        ('i', 4) => ArrayData::I32(Vec::new()),
+        ('i', 8) => ArrayData::I64(Vec::new()),
+        ('u', 1) => ArrayData::U8(Vec::new()),
+        ('u', 2) => ArrayData::U16(Vec::new()),
+        ('u', 4) => ArrayData::U32(Vec::new()),
+        ('u', 8) => ArrayData::U64(Vec::new()),
+        ('f', 4) => ArrayData::F32(Vec::new()),
+        ('f', 8) => ArrayData::F64(Vec::new()),
+        _ => return None,
+    })
+}
+
 /// Number of elements of `shape`, checked.
 pub(crate) fn count(shape: &[usize], at: u64) -> Result<usize, PErr> {
     shape
