@@ -6,14 +6,14 @@
 //! loader moves the elements of every numeric array into a table here,
 //! keyed by the address of the array in the tree (which stays put while the
 //! tree is borrowed), and leaves an empty vector of the same element type
-//! in their place. The deserializer [`take`]s them back by that key and
-//! hands the vector itself to the `Vec<A>` being deserialized (an ndarray
-//! array's data), or reads them and [`put`]s them back. Arrays that
-//! `load_python_mmap` left in the mapped file are read from it here when
-//! a field wants them in memory (an `MmapArray` field views them instead).
-//! The table lives in
-//! a thread-local because serde gives a deserializer no other way to carry
-//! state into nested values; a guard empties it when the load ends.
+//! in their place. The deserializer takes them back by that key
+//! ([`take_or_map`]) and hands the vector itself to the `Vec<A>` being
+//! deserialized (an ndarray array's data), or reads them and [`put`]s them
+//! back. Arrays that `load_python_mmap` left in the mapped file are read
+//! from it here when a field wants them in memory (an `MmapArray` field
+//! views them instead). The table lives in a thread-local because serde
+//! gives a deserializer no other way to carry state into nested values; a
+//! guard empties it when the load ends.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -129,7 +129,7 @@ fn from_mapping(a: &PyArray, offset: u64) -> Result<ArrayData, String> {
     read_data(&a.dtype, n, Raw::Slice(bytes), offset).map_err(|e| e.to_string())
 }
 
-/// Puts back the elements of `a` taken by [`take`].
+/// Puts back the elements of `a` taken by [`take_or_map`].
 pub(crate) fn put(a: &PyArray, data: ArrayData) {
     HELD.with(|h| {
         if let Some(t) = h.borrow_mut().as_mut() {
