@@ -137,3 +137,67 @@ pub(crate) fn put(a: &PyArray, data: ArrayData) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ndarray::{Array1, Array2};
+    use serde::Deserialize;
+
+    use super::super::de::from_owned_value;
+    use super::*;
+    use crate::python::value::PyDtype;
+
+    fn f64_array(shape: Vec<usize>, data: Vec<f64>) -> PyValue {
+        let dtype = PyDtype::from_typestr("f8", 0).unwrap();
+        PyValue::Array(PyArray::new(dtype, shape, ArrayData::F64(data)))
+    }
+
+    #[test]
+    fn the_vector_read_is_the_vector_the_value_keeps() {
+        let data: Vec<f64> = (0..600).map(f64::from).collect();
+        let ptr = data.as_ptr();
+        let tree = PyValue::Dict(vec![(
+            PyValue::Str("w".into()),
+            f64_array(vec![20, 30], data),
+        )]);
+        #[derive(Deserialize)]
+        struct M {
+            w: Array2<f64>,
+        }
+        let m: M = from_owned_value(tree, Path::new("t")).unwrap();
+        assert_eq!(m.w[[19, 29]], 599.0);
+        assert_eq!(m.w.as_ptr(), ptr, "moved, not copied");
+        // The table is emptied when the load ends.
+        assert!(HELD.with(|h| h.borrow().is_none()));
+    }
+
+    #[test]
+    fn elements_read_one_by_one_come_from_the_table() {
+        // An untagged enum reads the elements one by one into a buffer
+        // (not a `Vec` seed), then tries each variant on it.
+        #[derive(Deserialize, Debug, PartialEq)]
+        #[serde(untagged)]
+        enum E {
+            Ints(Array1<i64>),
+            Double(Array1<f64>),
+        }
+        let tree = PyValue::List(vec![
+            f64_array(vec![3], vec![1.0, 2.0, 3.0]),
+            f64_array(vec![2], vec![4.0, 5.0]),
+        ]);
+        let v: Vec<E> = from_owned_value(tree, Path::new("t")).unwrap();
+        assert_eq!(
+            v,
+            [
+                E::Double(Array1::from(vec![1.0, 2.0, 3.0])),
+                E::Double(Array1::from(vec![4.0, 5.0]))
+            ]
+        );
+        // A mismatch names the element types, with the elements held.
+        let tree = f64_array(vec![2], vec![4.0, 5.0]);
+        let err = from_owned_value::<Array1<f32>>(tree, Path::new("t")).unwrap_err();
+        assert!(err.to_string().contains("<f8 (f64)"), "{err}");
+    }
+}
