@@ -26,6 +26,8 @@
 //! - `python_load/load_python` vs `python_load/raw/read`: a file as Python's
 //!   `joblib.dump` writes a float64 array, loaded into `Array2<f64>`
 //!   (target: at least 0.75x the raw read, and faster than `joblib.load`).
+//!   `python_load/load_python_mmap`: the same file mapped, the array a view
+//!   (target: under 1 ms, against `joblib.load(mmap_mode='r')`).
 //!
 //! The array is 200 MB unless `JBL_BENCH_MB` says otherwise. Run with
 //! `cargo bench -p joblib-benches --bench persist -- --warm-up-time 1 --measurement-time 4`,
@@ -248,7 +250,8 @@ fn write_python_joblib(path: &std::path::Path, a: &Array2<f64>) {
 
 /// `python_load/load_python`: an `Array2<f64>` loaded from a file as Python
 /// joblib writes it, against `raw/read` of the same file (target: at
-/// least 0.75x) and Python's own `joblib.load` of it (benches/python).
+/// least 0.75x) and Python's own `joblib.load` of it (benches/python);
+/// `python_load/load_python_mmap`: the same file mapped (target: < 1 ms).
 fn python_load(c: &mut Criterion) {
     let bytes = megabytes() << 20;
     let a = array(bytes);
@@ -266,6 +269,16 @@ fn python_load(c: &mut Criterion) {
     });
     g.bench_function("load_python", |b| {
         b.iter(|| joblib_persist::load_python::<Array2<f64>>(&path).expect("load"))
+    });
+    let mapped: MmapArray<f64, Ix2> =
+        joblib_persist::load_python_mmap(&path, MmapMode::ReadOnly).expect("load_python_mmap");
+    assert!(mapped.is_mapped());
+    drop(mapped);
+    g.bench_function("load_python_mmap", |b| {
+        b.iter(|| {
+            joblib_persist::load_python_mmap::<MmapArray<f64, Ix2>>(&path, MmapMode::ReadOnly)
+                .expect("load_python_mmap")
+        })
     });
     g.finish();
 }

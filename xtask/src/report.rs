@@ -98,6 +98,14 @@ const ROWS: &[Row] = &[
     },
     Row {
         layer: "persist",
+        workload: "load_python_mmap 200 MB float64 (Python joblib file)",
+        ours: "python_load/load_python_mmap",
+        base: Base::Python("python_load/joblib.load mmap_mode=r 200 MB float64"),
+        base_label: "Python joblib.load(mmap_mode='r')",
+        target: "< 1 ms",
+    },
+    Row {
+        layer: "persist",
         workload: "load_mmap",
         ours: "persist/load_mmap",
         base: Base::Python("persist/load mmap 1 GB"),

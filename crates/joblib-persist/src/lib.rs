@@ -138,5 +138,5 @@ pub use outline::{Node, OUTLINE_MAP_ENTRIES, OUTLINE_NODES, OUTLINE_SEQ_ITEMS, O
 #[cfg(feature = "python")]
 pub use python::{
     ArrayData, PY_MAX_DEPTH, PyArray, PyDtype, PyFileInfo, PyLoadOptions, PyValue, from_py_value,
-    inspect_python, load_python, load_python_from_reader, load_python_value,
+    inspect_python, load_python, load_python_from_reader, load_python_mmap, load_python_value,
 };

@@ -13,7 +13,8 @@ use crate::load::{deserialize, load};
 use crate::source::{Opened, Source};
 use crate::view::{LockError, Mapping};
 
-/// How [`load_mmap`] maps the file, as numpy's and joblib's `mmap_mode`.
+/// How [`load_mmap`] (and `load_python_mmap`) maps the file, as numpy's
+/// and joblib's `mmap_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MmapMode {
@@ -48,7 +49,14 @@ pub(crate) fn current_mapping() -> Option<Arc<Mapping>> {
 }
 
 /// Restores the previous mapping when a load ends, even by panic.
-struct Installed(Option<Arc<Mapping>>);
+pub(crate) struct Installed(Option<Arc<Mapping>>);
+
+/// Makes `mapping` the one `MmapArray`s of this thread's load view, until
+/// the returned guard is dropped (for `load_python_mmap`).
+#[cfg_attr(not(feature = "python"), allow(dead_code))]
+pub(crate) fn install(mapping: &Arc<Mapping>) -> Installed {
+    Installed(CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(mapping))))
+}
 
 impl Drop for Installed {
     fn drop(&mut self) {
@@ -133,11 +141,7 @@ fn map_and_load<T: DeserializeOwned>(
 ) -> Result<T, Error> {
     #[cfg(feature = "tracing")]
     let _span = tracing::debug_span!("load_mmap", path = %path.display(), ?mode).entered();
-    let file = match mode {
-        MmapMode::ReadWrite => OpenOptions::new().read(true).write(true).open(path),
-        _ => File::open(path),
-    }
-    .map_err(|e| io_err(path, "opening", e))?;
+    let file = open(path, mode)?;
     {
         let opened = Opened::open(path, Source::File(&file))?;
         if opened.compressor.is_some() {
@@ -158,6 +162,24 @@ fn map_and_load<T: DeserializeOwned>(
             return load(path);
         }
     }
+    let mapping = map(path, file, mode)?;
+    let _installed = install(&mapping);
+    let opened = Opened::open(path, Source::Bytes(mapping.bytes()))?;
+    deserialize(&opened, cfg!(target_endian = "little"))
+}
+
+/// Opens `path` for a mapping in `mode` (read-write for `ReadWrite`).
+pub(crate) fn open(path: &Path, mode: MmapMode) -> Result<File, Error> {
+    match mode {
+        MmapMode::ReadWrite => OpenOptions::new().read(true).write(true).open(path),
+        _ => File::open(path),
+    }
+    .map_err(|e| io_err(path, "opening", e))
+}
+
+/// Locks and maps `file` (opened by [`open`]) in `mode`; the mapping keeps
+/// the file, and with it the lock, until it is dropped.
+pub(crate) fn map(path: &Path, file: File, mode: MmapMode) -> Result<Arc<Mapping>, Error> {
     // The file must not be modified by others while mapped (see `view.rs`);
     // the lock keeps other mappings made by this library from doing so.
     lock(path, &file, mode)?;
@@ -167,10 +189,7 @@ fn map_and_load<T: DeserializeOwned>(
         MmapMode::CopyOnWrite => map_cow(&file).map(Mapping::writable),
     }
     .map_err(|e| io_err(path, "memory-mapping", e))?;
-    let mapping = Arc::new(mapping.holding(file));
-    let _installed = Installed(CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(&mapping))));
-    let opened = Opened::open(path, Source::Bytes(mapping.bytes()))?;
-    deserialize(&opened, cfg!(target_endian = "little"))
+    Ok(Arc::new(mapping.holding(file)))
 }
 
 /// Locks `file` for a mapping in `mode`: exclusively for read-write,

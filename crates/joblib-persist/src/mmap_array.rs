@@ -12,7 +12,7 @@ use crate::de::MMAP_DATA;
 use crate::element::Element;
 use crate::format::Dtype;
 use crate::mmap::current_mapping;
-use crate::view::Region;
+use crate::view::{Mapping, Region};
 
 /// An n-dimensional array that [`load_mmap`](crate::load_mmap) maps instead
 /// of copying.
@@ -111,9 +111,18 @@ impl<A: Element, D: Dimension + Serialize> Serialize for MmapArray<A, D> {
     }
 }
 
-/// The `data` field: a block reference from our deserializer, or elements.
+/// The `data` field: a block reference from our deserializers, or elements.
 enum Data<A> {
-    Block { offset: u64, len: u64, dtype: u64 },
+    /// A block of the mapping of the load in progress. With `copy`, a block
+    /// that cannot be viewed (misaligned, or already viewed by another
+    /// array: Python files can share one array between fields) is copied
+    /// instead of refused.
+    Block {
+        offset: u64,
+        len: u64,
+        dtype: u64,
+        copy: bool,
+    },
     Owned(Vec<A>),
 }
 
@@ -140,19 +149,30 @@ impl<'de, A: Element> Visitor<'de> for DataVisitor<A> {
         Vec::<A>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Data::Owned)
     }
 
+    /// A block reference (`offset`, `len`, `dtype`, optionally
+    /// `copy_if_unmappable`), or the elements under `data` (which lets a
+    /// deserializer hand over a vector it owns, as `load_python` does).
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Data<A>, M::Error> {
-        let (mut offset, mut len, mut dtype) = (None, None, None);
+        let (mut offset, mut len, mut dtype, mut copy) = (None, None, None, false);
         while let Some(key) = map.next_key::<String>()? {
-            let v: u64 = map.next_value()?;
             match key.as_str() {
-                "offset" => offset = Some(v),
-                "len" => len = Some(v),
-                "dtype" => dtype = Some(v),
-                _ => {}
+                "data" => return map.next_value::<Vec<A>>().map(Data::Owned),
+                "offset" => offset = Some(map.next_value()?),
+                "len" => len = Some(map.next_value()?),
+                "dtype" => dtype = Some(map.next_value()?),
+                "copy_if_unmappable" => copy = map.next_value::<u64>()? != 0,
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
             }
         }
         match (offset, len, dtype) {
-            (Some(offset), Some(len), Some(dtype)) => Ok(Data::Block { offset, len, dtype }),
+            (Some(offset), Some(len), Some(dtype)) => Ok(Data::Block {
+                offset,
+                len,
+                dtype,
+                copy,
+            }),
             _ => Err(de::Error::custom("incomplete block reference")),
         }
     }
@@ -221,7 +241,12 @@ fn build<A: Element, D: Dimension, E: de::Error>(
         Data::Owned(vec) => Array::from_shape_vec(dim, vec)
             .map(MmapArray::from)
             .map_err(|e| E::custom(format!("the array's data does not fit its shape: {e}"))),
-        Data::Block { offset, len, dtype } => {
+        Data::Block {
+            offset,
+            len,
+            dtype,
+            copy,
+        } => {
             if dtype != u64::from(A::DTYPE.code()) {
                 let stored = u8::try_from(dtype)
                     .ok()
@@ -243,9 +268,21 @@ fn build<A: Element, D: Dimension, E: de::Error>(
                 .ok_or_else(|| E::custom("a block reference outside load_mmap"))?;
             let offset =
                 usize::try_from(offset).map_err(|_| E::custom("block offset out of range"))?;
-            let region = Region::claim(&map, offset, count).ok_or_else(|| {
-                E::custom("the block cannot be mapped (out of bounds, misaligned or shared)")
-            })?;
+            let Some(region) = Region::claim(&map, offset, count) else {
+                let copied = copy
+                    .then(|| copy_block(&map, offset, count))
+                    .flatten()
+                    .ok_or_else(|| {
+                        E::custom(
+                            "the block cannot be mapped (out of bounds, misaligned or shared)",
+                        )
+                    })?;
+                return Array::from_shape_vec(dim, copied)
+                    .map(MmapArray::from)
+                    .map_err(|e| {
+                        E::custom(format!("the array's data does not fit its shape: {e}"))
+                    });
+            };
             if ArrayView::from_shape(dim.clone(), region.as_slice()).is_err() {
                 return Err(E::custom("the array's data does not fit its shape"));
             }
@@ -254,4 +291,15 @@ fn build<A: Element, D: Dimension, E: de::Error>(
             })
         }
     }
+}
+
+/// A copy of `count` elements at byte `offset` of `map`, in the machine's
+/// byte order (blocks are referenced only when it is the file's); `None` if
+/// they lie outside the mapping.
+fn copy_block<A: Element>(map: &Mapping, offset: usize, count: usize) -> Option<Vec<A>> {
+    let len = count.checked_mul(size_of::<A>())?;
+    let bytes = map.bytes().get(offset..offset.checked_add(len)?)?;
+    let mut v = crate::owned::try_zeroed::<A>(count)?;
+    crate::owned::bytes_mut(&mut v).copy_from_slice(bytes);
+    Some(v)
 }

@@ -146,9 +146,11 @@ impl Mapping {
             return &[];
         }
         // SAFETY: `ptr..ptr + len` is the live mapping owned by `keep`. No
-        // `&mut` to any part of it exists: regions are created only after
-        // loading finishes reading through this slice (see `load_mmap`),
-        // and the borrow of `self` keeps the mapping alive.
+        // `&mut` to any part of it exists: the regions cut while loading
+        // (by `load_mmap` or `load_python_mmap`) are inside the value being
+        // loaded, and none gives out `&mut` before that value is returned,
+        // after loading stops reading through this slice; the borrow of
+        // `self` keeps the mapping alive.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 

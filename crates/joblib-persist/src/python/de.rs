@@ -11,12 +11,29 @@ use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 
-use super::value::{ArrayData, PyArray, PyValue};
+use super::held;
+use super::value::PyValue;
 use crate::error::Error;
+
+mod array;
+use array::{AnyElem, ArrayMap, data_seq, value_seed};
 
 /// Deserializes `T` from `value`; errors name `path`.
 pub(crate) fn from_value<T: DeserializeOwned>(value: &PyValue, path: &Path) -> Result<T, Error> {
     T::deserialize(ValueDe(value)).map_err(|e| e.into_error(path))
+}
+
+/// Deserializes `T` from `value`, which it owns: the elements of numeric
+/// arrays move into `T`'s vectors (see `held.rs`) instead of being copied.
+pub(crate) fn from_owned_value<T: DeserializeOwned>(
+    mut value: PyValue,
+    path: &Path,
+) -> Result<T, Error> {
+    let holding = held::hold(&mut value);
+    let r = T::deserialize(ValueDe(&value)).map_err(|e| e.into_error(path));
+    // The table's keys are addresses in `value`: empty it first.
+    drop(holding);
+    r
 }
 
 enum Seg {
@@ -132,7 +149,7 @@ macro_rules! int_method {
     };
 }
 
-impl<'de> Deserializer<'de> for ValueDe<'de> {
+impl<'de> Deserializer<'de> for ValueDe<'_> {
     type Error = DeErr;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
@@ -147,8 +164,8 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
             },
             PyValue::Float(f) => visitor.visit_f64(*f),
             PyValue::Complex(re, im) => visitor.visit_seq(Floats([*re, *im].into_iter())),
-            PyValue::Str(s) => visitor.visit_borrowed_str(s),
-            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_borrowed_bytes(b),
+            PyValue::Str(s) => visitor.visit_str(s),
+            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_bytes(b),
             PyValue::List(items)
             | PyValue::Tuple(items)
             | PyValue::Set(items)
@@ -217,7 +234,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         match self.0 {
-            PyValue::Str(s) if s.chars().count() == 1 => visitor.visit_borrowed_str(s),
+            PyValue::Str(s) if s.chars().count() == 1 => visitor.visit_str(s),
             v => Err(mismatch("a str of one character", &v.describe()).found(|| v.describe())),
         }
     }
@@ -226,7 +243,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
         scalar_first!(self, deserialize_str, visitor);
         match self.0 {
             PyValue::Str(s) => visitor
-                .visit_borrowed_str::<DeErr>(s)
+                .visit_str::<DeErr>(s)
                 .map_err(|e| e.found(|| self.0.describe())),
             v => Err(mismatch("a str", &v.describe()).found(|| v.describe())),
         }
@@ -239,7 +256,7 @@ impl<'de> Deserializer<'de> for ValueDe<'de> {
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
         scalar_first!(self, deserialize_bytes, visitor);
         match self.0 {
-            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_borrowed_bytes(b),
+            PyValue::Bytes(b) | PyValue::ByteArray(b) => visitor.visit_bytes(b),
             v => Err(mismatch("bytes", &v.describe()).found(|| v.describe())),
         }
     }
@@ -382,12 +399,11 @@ struct Items<'a> {
     it: std::iter::Enumerate<std::slice::Iter<'a, PyValue>>,
 }
 
-impl<'de> SeqAccess<'de> for Items<'de> {
+impl<'de> SeqAccess<'de> for Items<'_> {
     type Error = DeErr;
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> R<Option<T::Value>> {
         match self.it.next() {
-            Some((i, v)) => seed
-                .deserialize(ValueDe(v))
+            Some((i, v)) => value_seed(v, seed)
                 .map(Some)
                 .map_err(|e| e.at(Seg::Index(i))),
             None => Ok(None),
@@ -411,7 +427,7 @@ fn key_seg(k: &PyValue) -> Seg {
     }
 }
 
-impl<'de> MapAccess<'de> for Pairs<'de> {
+impl<'de> MapAccess<'de> for Pairs<'_> {
     type Error = DeErr;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         match self.it.next() {
@@ -429,8 +445,7 @@ impl<'de> MapAccess<'de> for Pairs<'de> {
             .value
             .take()
             .ok_or_else(|| de::Error::custom("a value asked before its key"))?;
-        seed.deserialize(ValueDe(&pair.1))
-            .map_err(|e| e.at(key_seg(&pair.0)))
+        value_seed(&pair.1, seed).map_err(|e| e.at(key_seg(&pair.0)))
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.it.len())
@@ -442,17 +457,16 @@ struct Variant<'a> {
     value: &'a PyValue,
 }
 
-impl<'de> de::EnumAccess<'de> for Variant<'de> {
+impl<'a, 'de> de::EnumAccess<'de> for Variant<'a> {
     type Error = DeErr;
-    type Variant = ValueDe<'de>;
-    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> R<(S::Value, ValueDe<'de>)> {
-        let name: de::value::BorrowedStrDeserializer<'de, DeErr> =
-            de::value::BorrowedStrDeserializer::new(self.name);
+    type Variant = ValueDe<'a>;
+    fn variant_seed<S: DeserializeSeed<'de>>(self, seed: S) -> R<(S::Value, ValueDe<'a>)> {
+        let name: de::value::StrDeserializer<'_, DeErr> = self.name.into_deserializer();
         Ok((seed.deserialize(name)?, ValueDe(self.value)))
     }
 }
 
-impl<'de> de::VariantAccess<'de> for ValueDe<'de> {
+impl<'de> de::VariantAccess<'de> for ValueDe<'_> {
     type Error = DeErr;
     fn unit_variant(self) -> R<()> {
         Deserializer::deserialize_unit(self, de::IgnoredAny).map(|_| ())
@@ -483,7 +497,7 @@ struct ObjectMap<'a> {
 
 const NONE: PyValue = PyValue::None;
 
-impl<'de> MapAccess<'de> for ObjectMap<'de> {
+impl<'de> MapAccess<'de> for ObjectMap<'_> {
     type Error = DeErr;
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
         let key = match self.step {
@@ -508,298 +522,4 @@ impl<'de> MapAccess<'de> for ObjectMap<'de> {
                 .map_err(|e| e.at(Seg::Field("state".into()))),
         }
     }
-}
-
-/// An array in ndarray's serde shape: `{v: 1, dim: [...], data: [...]}`.
-struct ArrayMap<'a> {
-    a: &'a PyArray,
-    step: u8,
-}
-
-impl<'de> MapAccess<'de> for ArrayMap<'de> {
-    type Error = DeErr;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> R<Option<K::Value>> {
-        let key = match self.step {
-            0 => "v",
-            1 => "dim",
-            2 => "data",
-            _ => return Ok(None),
-        };
-        seed.deserialize(key.into_deserializer()).map(Some)
-    }
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> R<V::Value> {
-        self.step += 1;
-        match self.step {
-            1 => seed.deserialize(1u8.into_deserializer()),
-            2 => seed.deserialize(de::value::SeqDeserializer::new(
-                self.a.shape.iter().copied(),
-            )),
-            _ => match handover(&self.a.data, seed) {
-                Ok(v) => Ok(v),
-                Err(seed) => seed.deserialize(DataDe(self.a)),
-            },
-        }
-    }
-}
-
-/// When the seed is `PhantomData<Vec<A>>` (what ndarray's arrays and
-/// derived structs pass) and `A` is the array's element type, copies the
-/// elements over in one go instead of one serde call per element; gives
-/// the seed back otherwise.
-fn handover<'de, S: DeserializeSeed<'de>>(data: &'de ArrayData, seed: S) -> Result<S::Value, S> {
-    use crate::format::Dtype;
-    let Some(want) = crate::owned::seed_elem::<S>() else {
-        return Err(seed);
-    };
-    macro_rules! try_types {
-        ($($v:ident),*) => {
-            match data {
-                $(ArrayData::$v(d) if want == Dtype::$v => {
-                    crate::owned::into_seed_value::<S, _>(d.clone()).map_err(|_| seed)
-                })*
-                _ => Err(seed),
-            }
-        };
-    }
-    try_types!(F64, F32, I64, U64, I32, U32, I16, U16, I8, U8)
-}
-
-/// The elements of an array, as a sequence.
-struct DataDe<'a>(&'a PyArray);
-
-impl<'de> Deserializer<'de> for DataDe<'de> {
-    type Error = DeErr;
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-        data_seq(self.0, visitor)
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
-    }
-}
-
-/// Visits the elements of `a` as a sequence, one type dispatch for all.
-fn data_seq<'de, V: Visitor<'de>>(a: &'de PyArray, visitor: V) -> R<V::Value> {
-    macro_rules! typed {
-        ($d:expr) => {
-            visitor.visit_seq(Typed { it: $d.iter(), a })
-        };
-    }
-    match &a.data {
-        ArrayData::Bool(d) => typed!(d),
-        ArrayData::I8(d) => typed!(d),
-        ArrayData::I16(d) => typed!(d),
-        ArrayData::I32(d) => typed!(d),
-        ArrayData::I64(d) => typed!(d),
-        ArrayData::U8(d) => typed!(d),
-        ArrayData::U16(d) => typed!(d),
-        ArrayData::U32(d) => typed!(d),
-        ArrayData::U64(d) => typed!(d),
-        ArrayData::F32(d) => typed!(d),
-        ArrayData::F64(d) => typed!(d),
-        ArrayData::C64(d) => typed!(d),
-        ArrayData::C128(d) => typed!(d),
-        ArrayData::Str(d) => typed!(d),
-        ArrayData::Bytes(d) => typed!(d),
-        ArrayData::Object(d) => visitor.visit_seq(Items {
-            it: d.iter().enumerate(),
-        }),
-    }
-}
-
-struct Typed<'a, T> {
-    it: std::slice::Iter<'a, T>,
-    a: &'a PyArray,
-}
-
-impl<'de, T> SeqAccess<'de> for Typed<'de, T>
-where
-    Elem<'de, T>: Deserializer<'de, Error = DeErr>,
-{
-    type Error = DeErr;
-    #[inline]
-    fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> R<Option<S::Value>> {
-        match self.it.next() {
-            Some(v) => seed.deserialize(Elem { v, a: self.a }).map(Some),
-            None => Ok(None),
-        }
-    }
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.it.len())
-    }
-}
-
-/// One array element; it loads only into its own Rust type.
-struct Elem<'a, T> {
-    v: &'a T,
-    a: &'a PyArray,
-}
-
-impl<T> Elem<'_, T> {
-    #[cold]
-    fn wrong(&self, wanted: &str) -> DeErr {
-        let a = self.a;
-        let what = if a.shape.is_empty() {
-            "numpy scalar"
-        } else {
-            "array"
-        };
-        DeErr {
-            path: Vec::new(),
-            found: Some(
-                PyValue::Array(PyArray {
-                    dtype: a.dtype.clone(),
-                    shape: a.shape.clone(),
-                    data: ArrayData::Bool(Vec::new()),
-                })
-                .describe(),
-            ),
-            message: format!(
-                "the {what}'s elements are numpy {} ({}), which do not load as {wanted} without a conversion",
-                a.dtype,
-                a.data.element_type()
-            ),
-        }
-    }
-}
-
-/// The deserializer of one element type: `$visit` visits the element,
-/// the hints named `$own` visit it, every other hint is a mismatch.
-macro_rules! prim_elem {
-    ($t:ty, |$v:ident, $vis:ident| $visit:expr, [$($own:literal),*]) => {
-        impl<'de> Deserializer<'de> for Elem<'de, $t> {
-            type Error = DeErr;
-            #[inline]
-            fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-                let ($v, $vis) = (self.v, visitor);
-                $visit
-            }
-            fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-                visitor.visit_some(self)
-            }
-            fn deserialize_newtype_struct<V: Visitor<'de>>(self, _n: &'static str, visitor: V) -> R<V::Value> {
-                visitor.visit_newtype_struct(self)
-            }
-            fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-                visitor.visit_unit()
-            }
-            prim_methods!([$($own),*]);
-        }
-    };
-}
-
-/// Every typed hint: the own one visits, the others are mismatches.
-macro_rules! prim_methods {
-    ($own:tt) => {
-        prim_methods!(@m $own;
-            deserialize_bool "bool", deserialize_i8 "i8", deserialize_i16 "i16",
-            deserialize_i32 "i32", deserialize_i64 "i64", deserialize_i128 "i128",
-            deserialize_u8 "u8", deserialize_u16 "u16", deserialize_u32 "u32",
-            deserialize_u64 "u64", deserialize_u128 "u128", deserialize_f32 "f32",
-            deserialize_f64 "f64", deserialize_char "char", deserialize_str "a str",
-            deserialize_string "a String", deserialize_bytes "bytes",
-            deserialize_byte_buf "bytes", deserialize_unit "()", deserialize_seq "a sequence",
-            deserialize_map "a map", deserialize_identifier "an identifier");
-        fn deserialize_unit_struct<V: Visitor<'de>>(self, _n: &'static str, _v: V) -> R<V::Value> {
-            Err(self.wrong("a unit struct"))
-        }
-        fn deserialize_tuple<V: Visitor<'de>>(self, _l: usize, v: V) -> R<V::Value> {
-            self.deserialize_seq(v)
-        }
-        fn deserialize_tuple_struct<V: Visitor<'de>>(self, _n: &'static str, _l: usize, v: V) -> R<V::Value> {
-            self.deserialize_seq(v)
-        }
-        fn deserialize_struct<V: Visitor<'de>>(self, _n: &'static str, _f: &'static [&'static str], _v: V) -> R<V::Value> {
-            Err(self.wrong("a struct"))
-        }
-        fn deserialize_enum<V: Visitor<'de>>(self, _n: &'static str, _f: &'static [&'static str], _v: V) -> R<V::Value> {
-            Err(self.wrong("an enum"))
-        }
-    };
-    (@m $own:tt; $($m:ident $name:literal),*) => {
-        $(
-            #[inline]
-            fn $m<V: Visitor<'de>>(self, visitor: V) -> R<V::Value> {
-                if $own.contains(&$name) {
-                    self.deserialize_any(visitor)
-                } else {
-                    Err(self.wrong($name))
-                }
-            }
-        )*
-    };
-}
-
-prim_elem!(bool, |v, vis| vis.visit_bool(*v), ["bool"]);
-prim_elem!(i8, |v, vis| vis.visit_i8(*v), ["i8"]);
-prim_elem!(i16, |v, vis| vis.visit_i16(*v), ["i16"]);
-prim_elem!(i32, |v, vis| vis.visit_i32(*v), ["i32"]);
-prim_elem!(i64, |v, vis| vis.visit_i64(*v), ["i64"]);
-prim_elem!(u8, |v, vis| vis.visit_u8(*v), ["u8"]);
-prim_elem!(u16, |v, vis| vis.visit_u16(*v), ["u16"]);
-prim_elem!(u32, |v, vis| vis.visit_u32(*v), ["u32"]);
-prim_elem!(u64, |v, vis| vis.visit_u64(*v), ["u64"]);
-prim_elem!(f32, |v, vis| vis.visit_f32(*v), ["f32"]);
-prim_elem!(f64, |v, vis| vis.visit_f64(*v), ["f64"]);
-prim_elem!(
-    String,
-    |v, vis| vis.visit_borrowed_str(v),
-    ["a str", "a String", "an identifier"]
-);
-prim_elem!(Vec<u8>, |v, vis| vis.visit_borrowed_bytes(v), ["bytes"]);
-prim_elem!(
-    [f32; 2],
-    |v, vis| vis.visit_seq(de::value::SeqDeserializer::new(v.iter().copied())),
-    ["a sequence"]
-);
-prim_elem!(
-    [f64; 2],
-    |v, vis| vis.visit_seq(de::value::SeqDeserializer::new(v.iter().copied())),
-    ["a sequence"]
-);
-
-/// Element `i` of any array, dispatching on its type once.
-struct AnyElem<'a> {
-    a: &'a PyArray,
-    i: usize,
-}
-
-macro_rules! any_elem_methods {
-    ($($m:ident($($arg:ident: $t:ty),*)),*) => {
-        $(
-            fn $m<V: Visitor<'de>>(self, $($arg: $t,)* visitor: V) -> R<V::Value> {
-                let (a, i) = (self.a, self.i);
-                let missing = || de::Error::custom("a numpy scalar without its element");
-                match &a.data {
-                    ArrayData::Bool(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::I8(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::I16(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::I32(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::I64(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::U8(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::U16(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::U32(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::U64(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::F32(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::F64(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::C64(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::C128(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::Str(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::Bytes(d) => Elem { v: d.get(i).ok_or_else(missing)?, a }.$m($($arg,)* visitor),
-                    ArrayData::Object(d) => ValueDe(d.get(i).ok_or_else(missing)?).$m($($arg,)* visitor),
-                }
-            }
-        )*
-    };
-}
-
-impl<'de> AnyElem<'de> {
-    any_elem_methods!(
-        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(),
-        deserialize_i32(), deserialize_i64(), deserialize_i128(), deserialize_u8(),
-        deserialize_u16(), deserialize_u32(), deserialize_u64(), deserialize_u128(),
-        deserialize_f32(), deserialize_f64(), deserialize_str(), deserialize_bytes(),
-        deserialize_tuple(len: usize)
-    );
 }

@@ -15,6 +15,8 @@
 //! gives an [`Error`] (never a panic, an abort or an unbounded allocation).
 
 mod de;
+mod held;
+mod mapped;
 mod numpy;
 mod source;
 mod tree;
@@ -28,6 +30,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, io_err};
+pub use mapped::load_python_mmap;
 pub use value::{ArrayData, PyArray, PyDtype, PyValue};
 
 use crate::compress::Compression;
@@ -116,7 +119,7 @@ impl PyLoadOptions {
     pub fn load<T: DeserializeOwned>(&self, path: impl AsRef<Path>) -> Result<T, Error> {
         let path = path.as_ref();
         let value = self.load_value(path)?;
-        de::from_value(&value, path)
+        de::from_owned_value(value, path)
     }
 
     /// Loads the Python joblib file at `path` as a [`PyValue`].
@@ -133,7 +136,7 @@ impl PyLoadOptions {
     /// Reads a Python joblib stream (plain or compressed) into `T`.
     pub fn load_from_reader<T: DeserializeOwned>(&self, reader: impl Read) -> Result<T, Error> {
         let value = self.load_value_from_reader(reader)?;
-        de::from_value(&value, Path::new("<stream>"))
+        de::from_owned_value(value, Path::new("<stream>"))
     }
 
     /// Reads a Python joblib stream (plain or compressed) as a [`PyValue`].
@@ -257,6 +260,17 @@ pub(crate) struct PErr {
 enum PErrKind {
     Pickle(String),
     Global(String),
+}
+
+impl std::fmt::Display for PErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.kind {
+            PErrKind::Pickle(what) => write!(f, "at byte {}: {what}", self.offset),
+            PErrKind::Global(global) => {
+                write!(f, "at byte {}: refused global {global}", self.offset)
+            }
+        }
+    }
 }
 
 impl PErr {

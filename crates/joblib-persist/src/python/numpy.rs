@@ -4,6 +4,7 @@
 use super::PErr;
 use super::source::Source;
 use super::value::{ArrayData, PyDtype};
+use crate::element::Element;
 
 impl PyDtype {
     /// The dtype built by `numpy.dtype(typestr, ...)`, before its state.
@@ -64,6 +65,43 @@ impl PyDtype {
     }
 }
 
+/// For an array whose elements can stay in a mapped file at offset `at`,
+/// an empty vector of their type; `None` when they must be read into
+/// memory: not a plain number type `MmapArray` holds, not in the machine's
+/// byte order, Fortran order of more than one dimension (views are C
+/// order), or not aligned in the file for their type (files of joblib
+/// 1.1 and older, or written to a non-seekable target, have no padding).
+pub(crate) fn mappable(
+    dtype: &PyDtype,
+    shape: &[usize],
+    fortran: bool,
+    at: u64,
+) -> Option<ArrayData> {
+    let native = match dtype.byteorder {
+        '|' => true,
+        '<' => cfg!(target_endian = "little"),
+        '>' => cfg!(target_endian = "big"),
+        _ => false,
+    };
+    let size = u64::try_from(dtype.itemsize).ok()?;
+    if !native || (fortran && shape.len() > 1) || size == 0 || !at.is_multiple_of(size) {
+        return None;
+    }
+    Some(match (dtype.kind, dtype.itemsize) {
+        ('i', 1) => ArrayData::I8(Vec::new()),
+        ('i', 2) => ArrayData::I16(Vec::new()),
+        ('i', 4) => ArrayData::I32(Vec::new()),
+        ('i', 8) => ArrayData::I64(Vec::new()),
+        ('u', 1) => ArrayData::U8(Vec::new()),
+        ('u', 2) => ArrayData::U16(Vec::new()),
+        ('u', 4) => ArrayData::U32(Vec::new()),
+        ('u', 8) => ArrayData::U64(Vec::new()),
+        ('f', 4) => ArrayData::F32(Vec::new()),
+        ('f', 8) => ArrayData::F64(Vec::new()),
+        _ => return None,
+    })
+}
+
 /// Number of elements of `shape`, checked.
 pub(crate) fn count(shape: &[usize], at: u64) -> Result<usize, PErr> {
     shape
@@ -115,6 +153,33 @@ impl Raw<'_, '_> {
     }
 }
 
+impl Raw<'_, '_> {
+    /// [`read`](Self::read) for the numbers `MmapArray` and `.jbl` blocks
+    /// hold: the vector is allocated as owned loads allocate theirs (a large
+    /// one advised for transparent huge pages, as numpy advises its arrays),
+    /// which makes reading into it several times cheaper; it then goes to
+    /// the loaded value as it is.
+    fn read_num<T: Element + bytemuck::Pod>(&mut self, n: usize, at: u64) -> Result<Vec<T>, PErr> {
+        let oom = || PErr::pickle(at, "out of memory for an array");
+        let total = n
+            .checked_mul(size_of::<T>())
+            .ok_or_else(|| PErr::pickle(at, "overflow"))?;
+        match self {
+            Raw::Stream(src) if src.can_hold(u64::try_from(total).unwrap_or(u64::MAX)) => {
+                let mut v = crate::owned::try_zeroed::<T>(n).ok_or_else(oom)?;
+                src.fill(crate::owned::bytes_mut(&mut v))?;
+                Ok(v)
+            }
+            Raw::Slice(bytes) if bytes.len() == total => {
+                let mut v = crate::owned::try_zeroed::<T>(n).ok_or_else(oom)?;
+                crate::owned::bytes_mut(&mut v).copy_from_slice(bytes);
+                Ok(v)
+            }
+            _ => self.read(n, at),
+        }
+    }
+}
+
 /// Reverses the bytes of each element when the data's byte order is not
 /// the machine's.
 fn swap<T: bytemuck::Pod>(mut v: Vec<T>, dtype: &PyDtype, part: usize) -> Vec<T> {
@@ -137,6 +202,11 @@ pub(crate) fn read_data(
     dtype.check_supported(at)?;
     macro_rules! num {
         ($t:ty, $variant:ident, $part:expr) => {
+            ArrayData::$variant(swap(raw.read_num::<$t>(n, at)?, dtype, $part))
+        };
+    }
+    macro_rules! complex {
+        ($t:ty, $variant:ident, $part:expr) => {
             ArrayData::$variant(swap(raw.read::<$t>(n, at)?, dtype, $part))
         };
     }
@@ -152,8 +222,8 @@ pub(crate) fn read_data(
         ('u', 8) => num!(u64, U64, 8),
         ('f', 4) => num!(f32, F32, 4),
         ('f', 8) => num!(f64, F64, 8),
-        ('c', 8) => num!([f32; 2], C64, 4),
-        ('c', 16) => num!([f64; 2], C128, 8),
+        ('c', 8) => complex!([f32; 2], C64, 4),
+        ('c', 16) => complex!([f64; 2], C128, 8),
         ('S', size) => {
             let total = n
                 .checked_mul(size)

@@ -96,9 +96,50 @@ pub(crate) fn decoder<'r>(
     }
 }
 
+/// Where the bytes of the pickle stream come from.
+enum Input<'r> {
+    /// A reader (a file, a decompressor), buffered.
+    Stream(BufReader<Box<dyn Read + 'r>>),
+    /// The bytes of a memory-mapped file, read in place; array payloads
+    /// can be skipped instead of read.
+    Mapped(&'r [u8]),
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::Stream(r) => r.read(buf),
+            Input::Mapped(b) => b.read(buf),
+        }
+    }
+
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        match self {
+            Input::Stream(r) => r.read_exact(buf),
+            Input::Mapped(b) => b.read_exact(buf),
+        }
+    }
+}
+
+impl BufRead for Input<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Input::Stream(r) => r.fill_buf(),
+            Input::Mapped(b) => b.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Input::Stream(r) => r.consume(n),
+            Input::Mapped(b) => b.consume(n),
+        }
+    }
+}
+
 /// The decompressed pickle stream.
 pub(crate) struct Source<'r> {
-    inner: BufReader<Box<dyn Read + 'r>>,
+    inner: Input<'r>,
     /// Offset in the decompressed stream.
     pos: u64,
     /// Decompressed bytes allowed in all.
@@ -113,12 +154,44 @@ impl<'r> Source<'r> {
     /// A source over `inner`, whose decompressed length is `len` when known.
     pub(crate) fn new(inner: Box<dyn Read + 'r>, budget: u64, len: Option<u64>) -> Self {
         Source {
-            inner: BufReader::with_capacity(64 * 1024, inner),
+            inner: Input::Stream(BufReader::with_capacity(64 * 1024, inner)),
             pos: 0,
             budget,
             len,
             frame_end: None,
         }
+    }
+
+    /// A source over the bytes of a memory-mapped (uncompressed) file.
+    pub(crate) fn mapped(bytes: &'r [u8], budget: u64) -> Self {
+        Source {
+            len: Some(bytes.len() as u64),
+            inner: Input::Mapped(bytes),
+            pos: 0,
+            budget,
+            frame_end: None,
+        }
+    }
+
+    /// Whether the stream is a mapped file, whose offsets are file offsets.
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.inner, Input::Mapped(_))
+    }
+
+    /// Skips `n` bytes of a mapped stream (an array payload left in place),
+    /// checked against the budget and the bytes there as a read would be.
+    pub(crate) fn skip(&mut self, n: u64) -> Result<(), PErr> {
+        let at = self.pos;
+        self.advance(n)?;
+        let Input::Mapped(bytes) = &mut self.inner else {
+            return Err(PErr::pickle(at, "internal: only a mapped stream skips"));
+        };
+        let rest = usize::try_from(n)
+            .ok()
+            .and_then(|n| bytes.get(n..))
+            .ok_or_else(|| PErr::pickle(at, "the file ends early (truncated)"))?;
+        *bytes = rest;
+        Ok(())
     }
 
     /// The current offset in the decompressed stream.

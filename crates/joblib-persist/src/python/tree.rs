@@ -224,11 +224,9 @@ fn finish(f: Frame) -> PyValue {
             }
             PyValue::Dict(pairs)
         }
-        Kind::ObjArray(dtype, shape) => PyValue::Array(PyArray {
-            dtype,
-            shape,
-            data: ArrayData::Object(out),
-        }),
+        Kind::ObjArray(dtype, shape) => {
+            PyValue::Array(PyArray::new(dtype, shape, ArrayData::Object(out)))
+        }
         Kind::Object(module, name) => {
             let state = if out.len() > 1 {
                 out.pop().map(Box::new)

@@ -78,6 +78,31 @@ pub struct PyArray {
     pub shape: Vec<usize>,
     /// The elements, in C order.
     pub data: ArrayData,
+    /// Where the elements lie in the mapped file, for an array that
+    /// `load_python_mmap` left in place (`data` is then empty, of the
+    /// element type); `None` otherwise, and always in values users see.
+    pub(crate) mapped: Option<u64>,
+}
+
+impl PyArray {
+    /// An array holding its elements.
+    pub(crate) fn new(dtype: PyDtype, shape: Vec<usize>, data: ArrayData) -> Self {
+        PyArray {
+            dtype,
+            shape,
+            data,
+            mapped: None,
+        }
+    }
+
+    /// Bytes the elements take (shape times itemsize), if that fits.
+    pub(crate) fn data_bytes(&self) -> Option<u64> {
+        let n = self
+            .shape
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))?;
+        u64::try_from(n.checked_mul(self.dtype.itemsize)?).ok()
+    }
 }
 
 /// The elements of a [`PyArray`], typed after its dtype. Byte order is the

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use super::numpy::{Raw, count, data_fortran_to_c, read_data};
+use super::numpy::{Raw, count, data_fortran_to_c, mappable, read_data};
 use super::source::Source;
 use super::tree;
 use super::value::{ArrayData, PyArray, PyDtype, PyValue};
@@ -795,7 +795,7 @@ impl Vm<'_, '_> {
         if fortran {
             data = data_fortran_to_c(data, &shape, self.at)?;
         }
-        Ok(PyArray { dtype, shape, data })
+        Ok(PyArray::new(dtype, shape, data))
     }
 
     fn build(&mut self, obj: Id, state: Id) -> Result<(), PErr> {
@@ -972,11 +972,27 @@ impl Vm<'_, '_> {
         }
         let n = count(&shape, at)?;
         let at = self.src.pos();
+        if self.src.is_mapped()
+            && n > 0
+            && let Some(empty) = mappable(&dtype, &shape, fortran, at)
+        {
+            // Left in the mapped file for `MmapArray` fields to view.
+            let bytes = n
+                .checked_mul(dtype.itemsize)
+                .and_then(|b| u64::try_from(b).ok())
+                .ok_or_else(|| PErr::pickle(at, "an array's length overflows"))?;
+            self.src.skip(bytes)?;
+            let mut a = PyArray::new(dtype, shape, empty);
+            a.mapped = Some(at);
+            return Ok(Node::Value(PyValue::Array(a)));
+        }
         let mut data = read_data(&dtype, n, Raw::Stream(self.src), at)?;
         if fortran {
             data = data_fortran_to_c(data, &shape, at)?;
         }
-        Ok(Node::Value(PyValue::Array(PyArray { dtype, shape, data })))
+        Ok(Node::Value(PyValue::Array(PyArray::new(
+            dtype, shape, data,
+        ))))
     }
 }
 
