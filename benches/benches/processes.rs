@@ -20,7 +20,7 @@
 //!   threads get the copies moved in, processes encode each batch, write
 //!   the content once per call and map it.
 //! - 64 tasks each returning 1 MiB (`Vec<f64>`), threads against processes
-//!   (`process_results_64x1MB`): replies through a mapped `memfd`
+//!   (`process_results_64x1MB`): replies through the workers' reply arenas
 //!   (`processes`) and, with `max_nbytes` set out of reach, through the
 //!   socket (`processes_socket`).
 //! - 8 CPU-bound tasks of about 0.25 s on 2 worker processes against 1.

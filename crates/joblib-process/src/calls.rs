@@ -267,9 +267,6 @@ impl Segment {
         what: &str,
         write: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> io::Result<Segment> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-
         let mut file = if root == Path::new("/dev/shm") {
             let fd =
                 rustix::fs::memfd_create(format!("joblib-{what}"), rustix::fs::MemfdFlags::CLOEXEC)
@@ -299,11 +296,7 @@ impl Segment {
         write(&mut file)
             .and_then(|()| file.flush())
             .map_err(|e| io::Error::new(e.kind(), format!("writing the {what} segment: {e}")))?;
-        let ino = file.metadata()?.ino();
-        let mut locator =
-            format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()).into_bytes();
-        locator.push(LOCATOR_INODE);
-        locator.extend_from_slice(ino.to_string().as_bytes());
+        let locator = locator_of(&file)?;
         Ok(Segment {
             _file: file,
             locator,
@@ -345,6 +338,36 @@ impl Drop for Segment {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The locator of a file this process holds open: the path of its
+/// descriptor under `/proc` and its inode.
+pub(crate) fn locator_of(file: &File) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let ino = file.metadata()?.ino();
+    let mut locator = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()).into_bytes();
+    locator.push(LOCATOR_INODE);
+    locator.extend_from_slice(ino.to_string().as_bytes());
+    Ok(locator)
+}
+
+/// Opens the file a locator with an inode names, checking that it is still
+/// the one the locator was made for.
+pub(crate) fn open_located(locator: &[u8]) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+
+    let (path, inode) = parse_locator(locator);
+    let file = File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))?;
+    if inode.is_none() || inode != Some(file.metadata()?.ino()) {
+        return Err(io::Error::other(format!(
+            "{} is not the file the worker named",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 /// A locator's path, and the inode the file must still have to be the one

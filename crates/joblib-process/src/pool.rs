@@ -18,6 +18,7 @@ use joblib_parallel::remote::RemoteBatch;
 use joblib_parallel::{Batch, BoxError};
 use rustix::process::{Pid, Signal};
 
+use super::arena::{self, ArenaView};
 use super::calls;
 use super::transport::FileTransport;
 use super::wire::{self, FromWorker};
@@ -226,6 +227,9 @@ struct Worker {
     pid: u32,
     stream: UnixStream,
     reader: BufReader<UnixStream>,
+    /// The parent's mapping of the worker's reply arena, once it sent a
+    /// reply there; dropped with the worker.
+    arena: Option<ArenaView>,
 }
 
 fn slot_loop(
@@ -393,6 +397,7 @@ fn spawn_worker(threads_each: usize) -> Result<Worker, BoxError> {
             pid,
             stream: ours,
             reader,
+            arena: None,
         }),
         Ok(FromWorker::Refuse { message }) => Err(fail(&mut child, message)),
         Ok(other) => Err(fail(
@@ -513,6 +518,15 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
     lock(&slot.state).busy = None;
     match reply {
         Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
+        Ok(FromWorker::ReplyArena { len, locator }) => {
+            match arena::reply(&mut w.arena, &locator, len) {
+                Ok(bytes) => remote.complete(bytes),
+                Err(e) => remote.fail(format!(
+                    "cannot read the reply of worker process {} from its arena: {e}",
+                    w.pid
+                )),
+            }
+        }
         Ok(FromWorker::ReplyShared(locator)) => match map_reply(&locator) {
             Ok(map) => remote.complete(&map),
             Err(e) => remote.fail(format!(
@@ -540,16 +554,7 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
 /// Maps the segment in which a worker put its reply (it keeps it open until
 /// its next request), checking that the file is the one it named.
 fn map_reply(locator: &[u8]) -> io::Result<memmap2::Mmap> {
-    use std::os::unix::fs::MetadataExt;
-    let (path, inode) = calls::parse_locator(locator);
-    let file = std::fs::File::open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))?;
-    if inode.is_none() || inode != Some(file.metadata()?.ino()) {
-        return Err(io::Error::other(format!(
-            "{} is not the file the worker named",
-            path.display()
-        )));
-    }
+    let file = calls::open_located(locator)?;
     // SAFETY: the worker wrote the segment before naming it and no longer
     // writes to it; nobody else holds it (it has no name, and only our
     // child's descriptor and ours refer to it).

@@ -20,6 +20,11 @@ const REPLY: u8 = b'D';
 /// the worker keeps open until it reads its next request.
 const REPLY_SHARED: u8 = b'M';
 
+/// Worker to parent: the reply to the last request is in the worker's
+/// reply arena (see [`arena`](crate::arena)); the body is its length (a
+/// little-endian `u64`) and the arena's locator.
+const REPLY_ARENA: u8 = b'A';
+
 /// Largest body accepted (a sanity bound against a garbled length).
 const MAX_BODY: u64 = 1 << 40;
 
@@ -33,6 +38,12 @@ pub(crate) enum FromWorker {
         message: String,
     },
     Reply(Vec<u8>),
+    /// The reply is the first `len` bytes of the worker's arena, named by
+    /// `locator`.
+    ReplyArena {
+        len: u64,
+        locator: Vec<u8>,
+    },
     /// The locator of a segment holding the reply.
     ReplyShared(Vec<u8>),
 }
@@ -110,6 +121,16 @@ pub(crate) fn read_from_worker(r: &mut impl Read) -> io::Result<FromWorker> {
         },
         REPLY => FromWorker::Reply(body),
         REPLY_SHARED => FromWorker::ReplyShared(body),
+        REPLY_ARENA => {
+            let len: [u8; 8] = body
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("an arena reply without its length"))?;
+            FromWorker::ReplyArena {
+                len: u64::from_le_bytes(len),
+                locator: body[8..].to_vec(),
+            }
+        }
         other => return Err(bad(&format!("unknown message tag {other}"))),
     })
 }
@@ -130,6 +151,13 @@ pub(crate) fn write_reply(w: &mut impl Write, reply: &[u8]) -> io::Result<()> {
 
 pub(crate) fn write_reply_shared(w: &mut impl Write, locator: &[u8]) -> io::Result<()> {
     write_frame(w, REPLY_SHARED, locator)
+}
+
+pub(crate) fn write_reply_arena(w: &mut impl Write, len: u64, locator: &[u8]) -> io::Result<()> {
+    let mut body = Vec::with_capacity(8 + locator.len());
+    body.extend_from_slice(&len.to_le_bytes());
+    body.extend_from_slice(locator);
+    write_frame(w, REPLY_ARENA, &body)
 }
 
 /// A request read by a worker.
@@ -179,6 +207,7 @@ mod tests {
         let mut buf = Vec::new();
         write_reply(&mut buf, b"reply").unwrap();
         write_reply_shared(&mut buf, b"/proc/1/fd/3").unwrap();
+        write_reply_arena(&mut buf, 1 << 20, b"/proc/2/fd/4").unwrap();
         write_hello(&mut buf, 99).unwrap();
         write_refuse(&mut buf, "other build").unwrap();
         let mut r = &buf[..];
@@ -186,6 +215,10 @@ mod tests {
         assert!(matches!(
             read_from_worker(&mut r).unwrap(),
             FromWorker::ReplyShared(l) if l == b"/proc/1/fd/3"
+        ));
+        assert!(matches!(
+            read_from_worker(&mut r).unwrap(),
+            FromWorker::ReplyArena { len: 1_048_576, locator } if locator == b"/proc/2/fd/4"
         ));
         assert!(matches!(
             read_from_worker(&mut r).unwrap(),
@@ -214,6 +247,11 @@ mod tests {
         let mut msg = vec![HELLO];
         msg.extend_from_slice(&2u64.to_le_bytes());
         msg.extend_from_slice(b"ab");
+        assert!(read_from_worker(&mut &msg[..]).is_err());
+        // An arena reply cut inside its length.
+        let mut msg = vec![REPLY_ARENA];
+        msg.extend_from_slice(&3u64.to_le_bytes());
+        msg.extend_from_slice(b"abc");
         assert!(read_from_worker(&mut &msg[..]).is_err());
         // A worker is never sent a reply.
         let mut msg = Vec::new();
