@@ -73,11 +73,32 @@ pub(crate) fn begin(call_id: u64, max_nbytes: usize, root: Option<PathBuf>) {
     );
 }
 
-/// Forgets a call and removes its folder.
+/// Kept arguments of a call past which they are freed on a thread of their
+/// own when the call ends.
+const FREE_APART_FROM: usize = 8 << 20;
+
+/// Forgets a call and removes its folder. Large kept arguments are freed
+/// on a short-lived thread: the parent holds the last reference to their
+/// memory, and freeing 100 MB of it takes milliseconds the caller need not
+/// wait for.
 pub(crate) fn end(call_id: u64) {
-    let state = lock().remove(&call_id);
-    if let Some(folder) = state.and_then(|s| s.folder) {
+    let Some(state) = lock().remove(&call_id) else {
+        return;
+    };
+    if let Some(folder) = &state.folder {
         let _ = std::fs::remove_dir_all(folder);
+    }
+    let kept = state
+        .spilled
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .kept_bytes;
+    if kept >= FREE_APART_FROM {
+        // Should the thread not start, the closure and the state with it
+        // are dropped here.
+        let _ = std::thread::Builder::new()
+            .name("joblib-free".into())
+            .spawn(move || drop(state));
     }
 }
 
@@ -539,6 +560,26 @@ mod tests {
             locator
         );
         end(call);
+    }
+
+    #[test]
+    fn large_kept_arguments_are_freed_after_their_call_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = u64::MAX - 4;
+        begin(call, 16, Some(dir.path().to_path_buf()));
+        let big = vec![3u8; FREE_APART_FROM];
+        let locator = spill(call, &big).unwrap().unwrap().locator().to_vec();
+        assert_eq!(open_locator(&locator).0, big);
+        end(call);
+        let (path, inode) = parse_locator(&locator);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(path).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            Some(m.ino()) == inode
+        }) {
+            assert!(std::time::Instant::now() < deadline, "never freed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     #[test]

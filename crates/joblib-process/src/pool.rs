@@ -57,6 +57,10 @@ pub(crate) struct Pool {
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
+    /// A second handle on the live worker's socket, for [`tell_release`];
+    /// held while anything is written to the worker, so that messages
+    /// never interleave.
+    writer: Mutex<Option<UnixStream>>,
     /// Set by [`shutdown_all`]: batches still queued fail instead of running.
     closing: AtomicBool,
 }
@@ -207,6 +211,26 @@ pub(crate) fn kill_call(call_id: u64) {
     }
 }
 
+/// Tells every live worker of every pool that shared values were released
+/// (without waiting for anything: a worker that is not told releases them
+/// at its next call). Skipped if a pool is being started.
+pub(crate) fn tell_release() {
+    let Ok(map) = pools().try_lock() else {
+        return;
+    };
+    let pools: Vec<Arc<Pool>> = map.values().cloned().collect();
+    drop(map);
+    for pool in pools {
+        for slot in &pool.slots {
+            if let Ok(writer) = slot.writer.try_lock()
+                && let Some(stream) = writer.as_ref()
+            {
+                wire::send_release(stream);
+            }
+        }
+    }
+}
+
 /// The pids of all live workers of every pool of this process.
 pub(crate) fn all_pids() -> Vec<u32> {
     lock(pools()).values().flat_map(|p| p.pids()).collect()
@@ -241,7 +265,7 @@ fn slot_loop(
 ) {
     let mut worker = match spawn_worker(threads_each) {
         Ok(w) => {
-            lock(&slot.state).pid = Some(w.pid);
+            install(slot, &w);
             let _ = ready.send(Ok(()));
             Some(w)
         }
@@ -288,7 +312,7 @@ fn slot_loop(
         if worker.is_none() {
             match spawn_worker(threads_each) {
                 Ok(w) => {
-                    lock(&slot.state).pid = Some(w.pid);
+                    install(slot, &w);
                     worker = Some(w);
                 }
                 Err(e) => {
@@ -304,6 +328,13 @@ fn slot_loop(
     }
 }
 
+/// Makes a new worker the slot's: its pid, and a handle on its socket for
+/// [`tell_release`].
+fn install(slot: &Slot, w: &Worker) {
+    lock(&slot.state).pid = Some(w.pid);
+    *lock(&slot.writer) = w.stream.try_clone().ok();
+}
+
 /// Lets an idle worker go: closing the socket makes it exit; then reap it.
 fn retire(slot: &Slot, w: Worker) {
     let Worker {
@@ -312,6 +343,7 @@ fn retire(slot: &Slot, w: Worker) {
         reader,
         ..
     } = w;
+    lock(&slot.writer).take();
     // Cleared before the worker is reaped (see `kill`).
     lock(&slot.state).pid = None;
     drop(reader);
@@ -513,8 +545,12 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
         }
     };
     let shared_from = calls::max_nbytes(call_id) as u64;
-    let reply = wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
-        .and_then(|()| wire::read_from_worker(&mut w.reader));
+    let sent = {
+        // Not while `tell_release` writes to the same socket.
+        let _writing = lock(&slot.writer);
+        wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
+    };
+    let reply = sent.and_then(|()| wire::read_from_worker(&mut w.reader));
     lock(&slot.state).busy = None;
     match reply {
         Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
@@ -567,6 +603,7 @@ fn bury(slot: &Slot, worker: &mut Option<Worker>, protocol: String) -> (u32, Str
     let Some(mut w) = worker.take() else {
         return (0, protocol);
     };
+    lock(&slot.writer).take();
     // Cleared before the worker is reaped, under the slot's lock, so that
     // `kill_call` never signals a pid that may have been reused.
     lock(&slot.state).pid = None;

@@ -12,7 +12,7 @@ use joblib_parallel::remote::{Blob, Resolver, build_identity, serve_request_with
 
 use super::arena::{self, WorkerArena};
 use super::calls::{self, Segment};
-use super::wire;
+use super::wire::{self, FromParent};
 
 /// The environment marker of a worker:
 /// `<MARKER_VERSION>:<fd>:<parent pid>:<build identity>`.
@@ -158,8 +158,16 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
     let mut held: Option<Segment> = None;
     let mut arena: Option<WorkerArena> = None;
     loop {
-        let run = match wire::read_run(&mut reader) {
-            Ok(Some(run)) => run,
+        let run = match wire::read_from_parent(&mut reader) {
+            Ok(Some(FromParent::Run(run))) => run,
+            // Idle (or between requests): free what the parent let go of
+            // now rather than at the next call's first request.
+            Ok(Some(FromParent::Release)) => {
+                joblib_parallel::remote::release_shared(|id, locator| {
+                    FileResolver.keep(id, locator)
+                });
+                continue;
+            }
             // The parent is done with us (or gone).
             Ok(None) => exit(0),
             Err(e) => {
