@@ -31,7 +31,14 @@ struct CallState {
     folder: Option<PathBuf>,
     /// The call's large arguments by content.
     spilled: Arc<Mutex<Spilled>>,
+    /// Buffers that batches of the call encoded large arguments into, kept
+    /// (cleared) for its next batches: their pages are there already.
+    buffers: Vec<Vec<u8>>,
 }
+
+/// How many encoding buffers a call keeps (one per worker of a pool of 2
+/// and a spare; the buffers of larger pools' batches come and go).
+const KEPT_BUFFERS: usize = 4;
 
 /// A call's segments of large arguments, by the length and XXH3-128 of
 /// their bytes: a batch whose encoded arguments equal an earlier batch's
@@ -69,6 +76,7 @@ pub(crate) fn begin(call_id: u64, max_nbytes: usize, root: Option<PathBuf>) {
             root,
             folder: None,
             spilled: Arc::default(),
+            buffers: Vec::new(),
         },
     );
 }
@@ -92,7 +100,8 @@ pub(crate) fn end(call_id: u64) {
         .spilled
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .kept_bytes;
+        .kept_bytes
+        + state.buffers.iter().map(Vec::capacity).sum::<usize>();
     if kept >= FREE_APART_FROM {
         // Should the thread not start, the closure and the state with it
         // are dropped here.
@@ -178,6 +187,31 @@ pub(crate) fn shared_folder(call_id: u64) -> io::Result<PathBuf> {
     let folder = private_folder(&root, "shared")?;
     folders.insert(root, folder.clone());
     Ok(folder)
+}
+
+/// A buffer to encode a batch's arguments into: one a batch of the call
+/// gave back, or a new one.
+pub(crate) fn args_buffer(call_id: u64) -> Vec<u8> {
+    lock()
+        .get_mut(&call_id)
+        .and_then(|s| s.buffers.pop())
+        .unwrap_or_default()
+}
+
+/// Keeps the buffer a batch's large arguments were encoded into (they are
+/// in a segment now) for the call's next batches, cleared; dropped if the
+/// call keeps enough of them or has ended.
+pub(crate) fn give_back(call_id: u64, mut buffer: Vec<u8>) {
+    buffer.clear();
+    let unwanted = match lock().get_mut(&call_id) {
+        Some(s) if s.buffers.len() < KEPT_BUFFERS => {
+            s.buffers.push(buffer);
+            None
+        }
+        _ => Some(buffer),
+    };
+    // Freed outside the lock.
+    drop(unwanted);
 }
 
 /// The call's `max_nbytes`: larger arguments and replies go through shared
@@ -580,6 +614,24 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never freed");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn a_call_hands_back_the_buffers_its_batches_gave_back() {
+        let call = u64::MAX - 5;
+        begin(call, 16, None);
+        assert_eq!(args_buffer(call).capacity(), 0, "nothing given back yet");
+        for _ in 0..KEPT_BUFFERS + 1 {
+            give_back(call, vec![7u8; 1000]);
+        }
+        for _ in 0..KEPT_BUFFERS {
+            let b = args_buffer(call);
+            assert!(b.is_empty() && b.capacity() >= 1000);
+        }
+        assert_eq!(args_buffer(call).capacity(), 0, "only so many are kept");
+        end(call);
+        give_back(call, vec![1u8; 10]);
+        assert_eq!(args_buffer(call).capacity(), 0, "the call has ended");
     }
 
     #[test]

@@ -44,12 +44,17 @@ impl Transport for FileTransport {
         Ok(segment.locator().to_vec())
     }
 
+    fn args_buffer(&mut self) -> Vec<u8> {
+        calls::args_buffer(self.call_id)
+    }
+
     fn place_args(&mut self, encoded: Vec<u8>) -> Result<ArgsPlacement, BoxError> {
         match calls::spill(self.call_id, &encoded)? {
             None => Ok(ArgsPlacement::Inline(encoded)),
             Some(segment) => {
                 let locator = segment.locator().to_vec();
                 self.args = Some(segment);
+                calls::give_back(self.call_id, encoded);
                 Ok(ArgsPlacement::External(locator))
             }
         }
