@@ -20,9 +20,10 @@
 //!   threads get the copies moved in, processes encode each batch, write
 //!   the content once per call and map it.
 //! - 64 tasks each returning 1 MiB (`Vec<f64>`), threads against processes
-//!   (`process_results_64x1MB`): replies through a mapped `memfd`
+//!   (`process_results_64x1MB`): replies through the workers' reply arenas
 //!   (`processes`) and, with `max_nbytes` set out of reach, through the
-//!   socket (`processes_socket`).
+//!   socket (`processes_socket`); `floor_copy_into_parent` is the floor:
+//!   one copy of the 64 MiB into new vectors in the parent.
 //! - 8 CPU-bound tasks of about 0.25 s on 2 worker processes against 1.
 //!
 //! `cargo bench -p joblib-benches --bench processes -- --warm-up-time 1 --measurement-time 3`
@@ -254,6 +255,12 @@ fn large_results(c: &mut Criterion) {
                 .run((0..64).map(|i| delayed_remote(one_mib, i)))
                 .expect("results")
         })
+    });
+    // The floor of bringing 64 MiB of results into the parent: one copy of
+    // each into a new vector of its own (threads copy nothing).
+    let made: Vec<Vec<f64>> = (0..64).map(one_mib).collect();
+    group.bench_function("floor_copy_into_parent", |b| {
+        b.iter(|| made.iter().map(|v| v.to_vec()).collect::<Vec<_>>())
     });
     group.finish();
 }

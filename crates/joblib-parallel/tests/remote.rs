@@ -24,6 +24,18 @@ enum Mode {
     Garbage,
     /// Point the entry offset outside the program's code.
     WildEntry,
+    /// Encode the arguments into a buffer that holds bytes already.
+    Recycle,
+}
+
+/// A transport that hands out a buffer holding the bytes of an earlier
+/// request, as a transport reusing its buffers does.
+struct Recycling;
+
+impl joblib_parallel::remote::Transport for Recycling {
+    fn args_buffer(&mut self) -> Vec<u8> {
+        b"bytes left by an earlier request".to_vec()
+    }
 }
 
 struct InProcess(Mode);
@@ -45,7 +57,11 @@ impl ParallelBackend for InProcess {
             if remote.is_cancelled() {
                 return remote.skip();
             }
-            let mut request = match remote.request_bytes() {
+            let made = match mode {
+                Mode::Recycle => remote.request(&mut Recycling),
+                _ => remote.request_bytes(),
+            };
+            let mut request = match made {
                 Ok(r) => r,
                 Err(e) => return remote.fail(e),
             };
@@ -60,7 +76,7 @@ impl ParallelBackend for InProcess {
                     let at = 8 + 8 + build_identity().len() + 16;
                     request[at..at + 8].copy_from_slice(&(1i64 << 60).to_le_bytes());
                 }
-                Mode::Serve => {}
+                Mode::Serve | Mode::Recycle => {}
             }
             // SAFETY: the request was made just above by this process.
             let reply = unsafe { serve_request(&request) };
@@ -118,6 +134,16 @@ fn requests_round_trip_with_results_errors_and_panics() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_transports_buffer_is_cleared_before_the_arguments_are_encoded() {
+    let out = run(
+        Mode::Recycle,
+        (0..10u64).map(|x| delayed_remote(|x: u64| x + 1, x)),
+    )
+    .unwrap();
+    assert_eq!(out, (1..11).collect::<Vec<u64>>());
 }
 
 #[test]

@@ -31,7 +31,14 @@ struct CallState {
     folder: Option<PathBuf>,
     /// The call's large arguments by content.
     spilled: Arc<Mutex<Spilled>>,
+    /// Buffers that batches of the call encoded large arguments into, kept
+    /// (cleared) for its next batches: their pages are there already.
+    buffers: Vec<Vec<u8>>,
 }
+
+/// How many encoding buffers a call keeps (one per worker of a pool of 2
+/// and a spare; the buffers of larger pools' batches come and go).
+const KEPT_BUFFERS: usize = 4;
 
 /// A call's segments of large arguments, by the length and XXH3-128 of
 /// their bytes: a batch whose encoded arguments equal an earlier batch's
@@ -69,15 +76,38 @@ pub(crate) fn begin(call_id: u64, max_nbytes: usize, root: Option<PathBuf>) {
             root,
             folder: None,
             spilled: Arc::default(),
+            buffers: Vec::new(),
         },
     );
 }
 
-/// Forgets a call and removes its folder.
+/// Kept arguments of a call past which they are freed on a thread of their
+/// own when the call ends.
+const FREE_APART_FROM: usize = 8 << 20;
+
+/// Forgets a call and removes its folder. Large kept arguments are freed
+/// on a short-lived thread: the parent holds the last reference to their
+/// memory, and freeing 100 MB of it takes milliseconds the caller need not
+/// wait for.
 pub(crate) fn end(call_id: u64) {
-    let state = lock().remove(&call_id);
-    if let Some(folder) = state.and_then(|s| s.folder) {
+    let Some(state) = lock().remove(&call_id) else {
+        return;
+    };
+    if let Some(folder) = &state.folder {
         let _ = std::fs::remove_dir_all(folder);
+    }
+    let kept = state
+        .spilled
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .kept_bytes
+        + state.buffers.iter().map(Vec::capacity).sum::<usize>();
+    if kept >= FREE_APART_FROM {
+        // Should the thread not start, the closure and the state with it
+        // are dropped here.
+        let _ = std::thread::Builder::new()
+            .name("joblib-free".into())
+            .spawn(move || drop(state));
     }
 }
 
@@ -157,6 +187,31 @@ pub(crate) fn shared_folder(call_id: u64) -> io::Result<PathBuf> {
     let folder = private_folder(&root, "shared")?;
     folders.insert(root, folder.clone());
     Ok(folder)
+}
+
+/// A buffer to encode a batch's arguments into: one a batch of the call
+/// gave back, or a new one.
+pub(crate) fn args_buffer(call_id: u64) -> Vec<u8> {
+    lock()
+        .get_mut(&call_id)
+        .and_then(|s| s.buffers.pop())
+        .unwrap_or_default()
+}
+
+/// Keeps the buffer a batch's large arguments were encoded into (they are
+/// in a segment now) for the call's next batches, cleared; dropped if the
+/// call keeps enough of them or has ended.
+pub(crate) fn give_back(call_id: u64, mut buffer: Vec<u8>) {
+    buffer.clear();
+    let unwanted = match lock().get_mut(&call_id) {
+        Some(s) if s.buffers.len() < KEPT_BUFFERS => {
+            s.buffers.push(buffer);
+            None
+        }
+        _ => Some(buffer),
+    };
+    // Freed outside the lock.
+    drop(unwanted);
 }
 
 /// The call's `max_nbytes`: larger arguments and replies go through shared
@@ -267,9 +322,6 @@ impl Segment {
         what: &str,
         write: impl FnOnce(&mut File) -> io::Result<()>,
     ) -> io::Result<Segment> {
-        use std::os::fd::AsRawFd;
-        use std::os::unix::fs::MetadataExt;
-
         let mut file = if root == Path::new("/dev/shm") {
             let fd =
                 rustix::fs::memfd_create(format!("joblib-{what}"), rustix::fs::MemfdFlags::CLOEXEC)
@@ -299,11 +351,7 @@ impl Segment {
         write(&mut file)
             .and_then(|()| file.flush())
             .map_err(|e| io::Error::new(e.kind(), format!("writing the {what} segment: {e}")))?;
-        let ino = file.metadata()?.ino();
-        let mut locator =
-            format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()).into_bytes();
-        locator.push(LOCATOR_INODE);
-        locator.extend_from_slice(ino.to_string().as_bytes());
+        let locator = locator_of(&file)?;
         Ok(Segment {
             _file: file,
             locator,
@@ -345,6 +393,36 @@ impl Drop for Segment {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The locator of a file this process holds open: the path of its
+/// descriptor under `/proc` and its inode.
+pub(crate) fn locator_of(file: &File) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    let ino = file.metadata()?.ino();
+    let mut locator = format!("/proc/{}/fd/{}", std::process::id(), file.as_raw_fd()).into_bytes();
+    locator.push(LOCATOR_INODE);
+    locator.extend_from_slice(ino.to_string().as_bytes());
+    Ok(locator)
+}
+
+/// Opens the file a locator with an inode names, checking that it is still
+/// the one the locator was made for.
+pub(crate) fn open_located(locator: &[u8]) -> io::Result<File> {
+    use std::os::unix::fs::MetadataExt;
+
+    let (path, inode) = parse_locator(locator);
+    let file = File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))?;
+    if inode.is_none() || inode != Some(file.metadata()?.ino()) {
+        return Err(io::Error::other(format!(
+            "{} is not the file the worker named",
+            path.display()
+        )));
+    }
+    Ok(file)
 }
 
 /// A locator's path, and the inode the file must still have to be the one
@@ -516,6 +594,44 @@ mod tests {
             locator
         );
         end(call);
+    }
+
+    #[test]
+    fn large_kept_arguments_are_freed_after_their_call_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let call = u64::MAX - 4;
+        begin(call, 16, Some(dir.path().to_path_buf()));
+        let big = vec![3u8; FREE_APART_FROM];
+        let locator = spill(call, &big).unwrap().unwrap().locator().to_vec();
+        assert_eq!(open_locator(&locator).0, big);
+        end(call);
+        let (path, inode) = parse_locator(&locator);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::metadata(path).is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            Some(m.ino()) == inode
+        }) {
+            assert!(std::time::Instant::now() < deadline, "never freed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_call_hands_back_the_buffers_its_batches_gave_back() {
+        let call = u64::MAX - 5;
+        begin(call, 16, None);
+        assert_eq!(args_buffer(call).capacity(), 0, "nothing given back yet");
+        for _ in 0..KEPT_BUFFERS + 1 {
+            give_back(call, vec![7u8; 1000]);
+        }
+        for _ in 0..KEPT_BUFFERS {
+            let b = args_buffer(call);
+            assert!(b.is_empty() && b.capacity() >= 1000);
+        }
+        assert_eq!(args_buffer(call).capacity(), 0, "only so many are kept");
+        end(call);
+        give_back(call, vec![1u8; 10]);
+        assert_eq!(args_buffer(call).capacity(), 0, "the call has ended");
     }
 
     #[test]

@@ -65,8 +65,10 @@
 //! keeps, released when the value's last clone is dropped.
 //!
 //! On Linux the results of a batch whose encoding is `max_nbytes` or more
-//! come back the same way: the worker writes them to a `memfd`, and the
-//! parent maps it and decodes them, instead of reading them from the socket.
+//! come back through shared memory too, instead of the socket: each worker
+//! copies them into its reply arena, a `memfd` it makes once and keeps
+//! (sealed against shrinking, up to 64 MiB), which the parent maps once and
+//! decodes them from; a larger reply gets a `memfd` of its own.
 //!
 //! On Linux these files have no name: under `/dev/shm` each is a `memfd`,
 //! elsewhere a file created (mode 0600) and unlinked at once; the parent
@@ -118,6 +120,7 @@
 
 #![cfg(unix)]
 
+mod arena;
 mod calls;
 mod pipe;
 mod pool;

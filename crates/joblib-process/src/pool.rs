@@ -18,6 +18,7 @@ use joblib_parallel::remote::RemoteBatch;
 use joblib_parallel::{Batch, BoxError};
 use rustix::process::{Pid, Signal};
 
+use super::arena::{self, ArenaView};
 use super::calls;
 use super::transport::FileTransport;
 use super::wire::{self, FromWorker};
@@ -56,6 +57,10 @@ pub(crate) struct Pool {
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
+    /// A second handle on the live worker's socket, for [`tell_release`];
+    /// held while anything is written to the worker, so that messages
+    /// never interleave.
+    writer: Mutex<Option<UnixStream>>,
     /// Set by [`shutdown_all`]: batches still queued fail instead of running.
     closing: AtomicBool,
 }
@@ -206,6 +211,26 @@ pub(crate) fn kill_call(call_id: u64) {
     }
 }
 
+/// Tells every live worker of every pool that shared values were released
+/// (without waiting for anything: a worker that is not told releases them
+/// at its next call). Skipped if a pool is being started.
+pub(crate) fn tell_release() {
+    let Ok(map) = pools().try_lock() else {
+        return;
+    };
+    let pools: Vec<Arc<Pool>> = map.values().cloned().collect();
+    drop(map);
+    for pool in pools {
+        for slot in &pool.slots {
+            if let Ok(writer) = slot.writer.try_lock()
+                && let Some(stream) = writer.as_ref()
+            {
+                wire::send_release(stream);
+            }
+        }
+    }
+}
+
 /// The pids of all live workers of every pool of this process.
 pub(crate) fn all_pids() -> Vec<u32> {
     lock(pools()).values().flat_map(|p| p.pids()).collect()
@@ -226,6 +251,9 @@ struct Worker {
     pid: u32,
     stream: UnixStream,
     reader: BufReader<UnixStream>,
+    /// The parent's mapping of the worker's reply arena, once it sent a
+    /// reply there; dropped with the worker.
+    arena: Option<ArenaView>,
 }
 
 fn slot_loop(
@@ -237,7 +265,7 @@ fn slot_loop(
 ) {
     let mut worker = match spawn_worker(threads_each) {
         Ok(w) => {
-            lock(&slot.state).pid = Some(w.pid);
+            install(slot, &w);
             let _ = ready.send(Ok(()));
             Some(w)
         }
@@ -284,7 +312,7 @@ fn slot_loop(
         if worker.is_none() {
             match spawn_worker(threads_each) {
                 Ok(w) => {
-                    lock(&slot.state).pid = Some(w.pid);
+                    install(slot, &w);
                     worker = Some(w);
                 }
                 Err(e) => {
@@ -300,6 +328,13 @@ fn slot_loop(
     }
 }
 
+/// Makes a new worker the slot's: its pid, and a handle on its socket for
+/// [`tell_release`].
+fn install(slot: &Slot, w: &Worker) {
+    lock(&slot.state).pid = Some(w.pid);
+    *lock(&slot.writer) = w.stream.try_clone().ok();
+}
+
 /// Lets an idle worker go: closing the socket makes it exit; then reap it.
 fn retire(slot: &Slot, w: Worker) {
     let Worker {
@@ -308,6 +343,7 @@ fn retire(slot: &Slot, w: Worker) {
         reader,
         ..
     } = w;
+    lock(&slot.writer).take();
     // Cleared before the worker is reaped (see `kill`).
     lock(&slot.state).pid = None;
     drop(reader);
@@ -393,6 +429,7 @@ fn spawn_worker(threads_each: usize) -> Result<Worker, BoxError> {
             pid,
             stream: ours,
             reader,
+            arena: None,
         }),
         Ok(FromWorker::Refuse { message }) => Err(fail(&mut child, message)),
         Ok(other) => Err(fail(
@@ -508,11 +545,24 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
         }
     };
     let shared_from = calls::max_nbytes(call_id) as u64;
-    let reply = wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
-        .and_then(|()| wire::read_from_worker(&mut w.reader));
+    let sent = {
+        // Not while `tell_release` writes to the same socket.
+        let _writing = lock(&slot.writer);
+        wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
+    };
+    let reply = sent.and_then(|()| wire::read_from_worker(&mut w.reader));
     lock(&slot.state).busy = None;
     match reply {
         Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
+        Ok(FromWorker::ReplyArena { len, locator }) => {
+            match arena::reply(&mut w.arena, &locator, len) {
+                Ok(bytes) => remote.complete(bytes),
+                Err(e) => remote.fail(format!(
+                    "cannot read the reply of worker process {} from its arena: {e}",
+                    w.pid
+                )),
+            }
+        }
         Ok(FromWorker::ReplyShared(locator)) => match map_reply(&locator) {
             Ok(map) => remote.complete(&map),
             Err(e) => remote.fail(format!(
@@ -540,16 +590,7 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
 /// Maps the segment in which a worker put its reply (it keeps it open until
 /// its next request), checking that the file is the one it named.
 fn map_reply(locator: &[u8]) -> io::Result<memmap2::Mmap> {
-    use std::os::unix::fs::MetadataExt;
-    let (path, inode) = calls::parse_locator(locator);
-    let file = std::fs::File::open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", path.display())))?;
-    if inode.is_none() || inode != Some(file.metadata()?.ino()) {
-        return Err(io::Error::other(format!(
-            "{} is not the file the worker named",
-            path.display()
-        )));
-    }
+    let file = calls::open_located(locator)?;
     // SAFETY: the worker wrote the segment before naming it and no longer
     // writes to it; nobody else holds it (it has no name, and only our
     // child's descriptor and ours refer to it).
@@ -562,6 +603,7 @@ fn bury(slot: &Slot, worker: &mut Option<Worker>, protocol: String) -> (u32, Str
     let Some(mut w) = worker.take() else {
         return (0, protocol);
     };
+    lock(&slot.writer).take();
     // Cleared before the worker is reaped, under the slot's lock, so that
     // `kill_call` never signals a pid that may have been reused.
     lock(&slot.state).pid = None;

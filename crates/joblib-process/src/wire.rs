@@ -14,11 +14,20 @@ const HELLO: u8 = b'H';
 const REFUSE: u8 = b'X';
 /// Parent to worker: a request.
 const RUN: u8 = b'R';
+/// Parent to worker, a lone byte with no length or body: shared values
+/// were released; drop those no longer kept. Sent without waiting, so one
+/// byte, which a socket takes whole or not at all.
+const RELEASE: u8 = b'F';
 /// Worker to parent: the reply to the last request.
 const REPLY: u8 = b'D';
 /// Worker to parent: the reply to the last request is in a segment, which
 /// the worker keeps open until it reads its next request.
 const REPLY_SHARED: u8 = b'M';
+
+/// Worker to parent: the reply to the last request is in the worker's
+/// reply arena (see [`arena`](crate::arena)); the body is its length (a
+/// little-endian `u64`) and the arena's locator.
+const REPLY_ARENA: u8 = b'A';
 
 /// Largest body accepted (a sanity bound against a garbled length).
 const MAX_BODY: u64 = 1 << 40;
@@ -33,6 +42,12 @@ pub(crate) enum FromWorker {
         message: String,
     },
     Reply(Vec<u8>),
+    /// The reply is the first `len` bytes of the worker's arena, named by
+    /// `locator`.
+    ReplyArena {
+        len: u64,
+        locator: Vec<u8>,
+    },
     /// The locator of a segment holding the reply.
     ReplyShared(Vec<u8>),
 }
@@ -53,12 +68,26 @@ fn write_frame(w: &mut impl Write, tag: u8, body: &[u8]) -> io::Result<()> {
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
-    let mut head = [0u8; 9];
-    match r.read_exact(&mut head[..1]) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+    match read_tag(r)? {
+        Some(tag) => read_frame_after(r, tag).map(Some),
+        None => Ok(None),
     }
+}
+
+/// Reads a frame's tag; `Ok(None)` at a clean end of stream.
+fn read_tag(r: &mut impl Read) -> io::Result<Option<u8>> {
+    let mut tag = [0u8; 1];
+    match r.read_exact(&mut tag) {
+        Ok(()) => Ok(Some(tag[0])),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the length and body of a frame whose tag was read.
+fn read_frame_after(r: &mut impl Read, tag: u8) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 9];
+    head[0] = tag;
     r.read_exact(&mut head[1..])?;
     let mut len = [0u8; 8];
     len.copy_from_slice(&head[1..]);
@@ -75,7 +104,7 @@ fn read_frame(r: &mut impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
     if body.len() != len_usize {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(Some((head[0], body)))
+    Ok((head[0], body))
 }
 
 // ---- parent side ----
@@ -87,6 +116,18 @@ pub(crate) fn write_run(w: &mut impl Write, request: &[u8], shared_from: u64) ->
     body.extend_from_slice(&shared_from.to_le_bytes());
     body.extend_from_slice(request);
     write_frame(w, RUN, &body)
+}
+
+/// Tells a worker that shared values were released, without waiting: the
+/// byte is sent whole or not at all (`false` when the socket is full or
+/// gone; the worker then releases them at its next call anyway).
+pub(crate) fn send_release(stream: &std::os::unix::net::UnixStream) -> bool {
+    use rustix::net::SendFlags;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    let flags = SendFlags::NOSIGNAL | SendFlags::DONTWAIT;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    let flags = SendFlags::DONTWAIT;
+    matches!(rustix::net::send(stream, &[RELEASE], flags), Ok(1))
 }
 
 /// Reads the worker's next message; an end of stream is an error (the
@@ -110,6 +151,16 @@ pub(crate) fn read_from_worker(r: &mut impl Read) -> io::Result<FromWorker> {
         },
         REPLY => FromWorker::Reply(body),
         REPLY_SHARED => FromWorker::ReplyShared(body),
+        REPLY_ARENA => {
+            let len: [u8; 8] = body
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| bad("an arena reply without its length"))?;
+            FromWorker::ReplyArena {
+                len: u64::from_le_bytes(len),
+                locator: body[8..].to_vec(),
+            }
+        }
         other => return Err(bad(&format!("unknown message tag {other}"))),
     })
 }
@@ -132,6 +183,22 @@ pub(crate) fn write_reply_shared(w: &mut impl Write, locator: &[u8]) -> io::Resu
     write_frame(w, REPLY_SHARED, locator)
 }
 
+pub(crate) fn write_reply_arena(w: &mut impl Write, len: u64, locator: &[u8]) -> io::Result<()> {
+    let mut body = Vec::with_capacity(8 + locator.len());
+    body.extend_from_slice(&len.to_le_bytes());
+    body.extend_from_slice(locator);
+    write_frame(w, REPLY_ARENA, &body)
+}
+
+/// What a worker reads from its parent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FromParent {
+    /// A request to serve.
+    Run(Run),
+    /// Shared values were released: drop those no longer kept.
+    Release,
+}
+
 /// A request read by a worker.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Run {
@@ -140,23 +207,28 @@ pub(crate) struct Run {
     pub(crate) request: Vec<u8>,
 }
 
-/// Reads the next request for a worker; `Ok(None)` when the parent closed
+/// Reads the next message for a worker; `Ok(None)` when the parent closed
 /// the socket (time to exit).
-pub(crate) fn read_run(r: &mut impl Read) -> io::Result<Option<Run>> {
-    match read_frame(r)? {
-        None => Ok(None),
-        Some((RUN, mut body)) => {
+pub(crate) fn read_from_parent(r: &mut impl Read) -> io::Result<Option<FromParent>> {
+    let Some(tag) = read_tag(r)? else {
+        return Ok(None);
+    };
+    if tag == RELEASE {
+        return Ok(Some(FromParent::Release));
+    }
+    match read_frame_after(r, tag)? {
+        (RUN, mut body) => {
             let shared_from: [u8; 8] = body
                 .get(..8)
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(|| bad("a request without its reply threshold"))?;
             body.drain(..8);
-            Ok(Some(Run {
+            Ok(Some(FromParent::Run(Run {
                 shared_from: u64::from_le_bytes(shared_from),
                 request: body,
-            }))
+            })))
         }
-        Some((tag, _)) => Err(bad(&format!("unexpected message tag {tag} for a worker"))),
+        (tag, _) => Err(bad(&format!("unexpected message tag {tag} for a worker"))),
     }
 }
 
@@ -168,17 +240,33 @@ mod tests {
     fn messages_round_trip() {
         let mut buf = Vec::new();
         write_run(&mut buf, b"request", 1 << 20).unwrap();
+        buf.push(RELEASE);
+        write_run(&mut buf, b"next", 7).unwrap();
+        let mut r = &buf[..];
         assert_eq!(
-            read_run(&mut &buf[..]).unwrap().unwrap(),
-            Run {
+            read_from_parent(&mut r).unwrap().unwrap(),
+            FromParent::Run(Run {
                 shared_from: 1 << 20,
                 request: b"request".to_vec()
-            }
+            })
         );
+        assert_eq!(
+            read_from_parent(&mut r).unwrap().unwrap(),
+            FromParent::Release
+        );
+        assert_eq!(
+            read_from_parent(&mut r).unwrap().unwrap(),
+            FromParent::Run(Run {
+                shared_from: 7,
+                request: b"next".to_vec()
+            })
+        );
+        assert!(read_from_parent(&mut r).unwrap().is_none());
 
         let mut buf = Vec::new();
         write_reply(&mut buf, b"reply").unwrap();
         write_reply_shared(&mut buf, b"/proc/1/fd/3").unwrap();
+        write_reply_arena(&mut buf, 1 << 20, b"/proc/2/fd/4").unwrap();
         write_hello(&mut buf, 99).unwrap();
         write_refuse(&mut buf, "other build").unwrap();
         let mut r = &buf[..];
@@ -186,6 +274,10 @@ mod tests {
         assert!(matches!(
             read_from_worker(&mut r).unwrap(),
             FromWorker::ReplyShared(l) if l == b"/proc/1/fd/3"
+        ));
+        assert!(matches!(
+            read_from_worker(&mut r).unwrap(),
+            FromWorker::ReplyArena { len: 1_048_576, locator } if locator == b"/proc/2/fd/4"
         ));
         assert!(matches!(
             read_from_worker(&mut r).unwrap(),
@@ -215,14 +307,19 @@ mod tests {
         msg.extend_from_slice(&2u64.to_le_bytes());
         msg.extend_from_slice(b"ab");
         assert!(read_from_worker(&mut &msg[..]).is_err());
+        // An arena reply cut inside its length.
+        let mut msg = vec![REPLY_ARENA];
+        msg.extend_from_slice(&3u64.to_le_bytes());
+        msg.extend_from_slice(b"abc");
+        assert!(read_from_worker(&mut &msg[..]).is_err());
         // A worker is never sent a reply.
         let mut msg = Vec::new();
         write_reply(&mut msg, b"x").unwrap();
-        assert!(read_run(&mut &msg[..]).is_err());
+        assert!(read_from_parent(&mut &msg[..]).is_err());
         // A request cut inside its threshold.
         let mut msg = vec![RUN];
         msg.extend_from_slice(&3u64.to_le_bytes());
         msg.extend_from_slice(b"abc");
-        assert!(read_run(&mut &msg[..]).is_err());
+        assert!(read_from_parent(&mut &msg[..]).is_err());
     }
 }

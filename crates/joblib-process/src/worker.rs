@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use joblib_parallel::BoxError;
 use joblib_parallel::remote::{Blob, Resolver, build_identity, serve_request_with};
 
+use super::arena::{self, WorkerArena};
 use super::calls::{self, Segment};
-use super::wire;
+use super::wire::{self, FromParent};
 
 /// The environment marker of a worker:
 /// `<MARKER_VERSION>:<fd>:<parent pid>:<build identity>`.
@@ -152,12 +153,21 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
         exit(0);
     }
     let mut reader = BufReader::with_capacity(1 << 16, &stream);
-    // The segment of the last reply sent through shared memory: the parent
+    // The segment of the last reply too large for the arena: the parent
     // has opened it by the time it sends the next request.
     let mut held: Option<Segment> = None;
+    let mut arena: Option<WorkerArena> = None;
     loop {
-        let run = match wire::read_run(&mut reader) {
-            Ok(Some(run)) => run,
+        let run = match wire::read_from_parent(&mut reader) {
+            Ok(Some(FromParent::Run(run))) => run,
+            // Idle (or between requests): free what the parent let go of
+            // now rather than at the next call's first request.
+            Ok(Some(FromParent::Release)) => {
+                joblib_parallel::remote::release_shared(|id, locator| {
+                    FileResolver.keep(id, locator)
+                });
+                continue;
+            }
             // The parent is done with us (or gone).
             Ok(None) => exit(0),
             Err(e) => {
@@ -174,13 +184,15 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
         let reply = unsafe { serve_request_with(&run.request, &mut FileResolver) };
         drop(run.request);
         let _ = std::io::stdout().flush();
-        let sent = match reply_segment(&reply, run.shared_from) {
-            Some(segment) => {
-                let sent = wire::write_reply_shared(&mut writer, segment.locator());
-                held = Some(segment);
-                sent
-            }
-            None => wire::write_reply(&mut writer, &reply),
+        let large = cfg!(target_os = "linux") && reply.len() as u64 >= run.shared_from;
+        let sent = if let Some(a) = large.then(|| arena::put(&mut arena, &reply)).flatten() {
+            wire::write_reply_arena(&mut writer, reply.len() as u64, a.locator())
+        } else if let Some(segment) = large.then(|| reply_segment(&reply)).flatten() {
+            let sent = wire::write_reply_shared(&mut writer, segment.locator());
+            held = Some(segment);
+            sent
+        } else {
+            wire::write_reply(&mut writer, &reply)
         };
         if sent.is_err() {
             exit(0);
@@ -188,12 +200,8 @@ fn serve(fd: RawFd, expected_identity: &str) -> ! {
     }
 }
 
-/// A reply of `shared_from` bytes or more in a segment of its own, for the
-/// parent to map; `None` for a smaller one, where shared memory is not
-/// available, or if the segment cannot be made (the socket carries it).
-fn reply_segment(reply: &[u8], shared_from: u64) -> Option<Segment> {
-    if !cfg!(target_os = "linux") || (reply.len() as u64) < shared_from {
-        return None;
-    }
+/// A reply too large for the arena in a segment of its own, for the parent
+/// to map; `None` if the segment cannot be made (the socket carries it).
+fn reply_segment(reply: &[u8]) -> Option<Segment> {
     Segment::anonymous("reply", |f| crate::pipe::write_split(f, reply)).ok()
 }

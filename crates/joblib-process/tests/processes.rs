@@ -451,7 +451,12 @@ fn a_worker_without_its_socket_exits_before_main() {
 /// The inodes of the files mapped in this process whose path contains
 /// `part` (unnamed files show as `<path> (deleted)` or `/memfd:<name>`).
 fn mapped_inodes(part: &str) -> BTreeSet<u64> {
-    std::fs::read_to_string("/proc/self/maps")
+    mapped_inodes_of("self", part)
+}
+
+/// As [`mapped_inodes`], for process `pid`.
+fn mapped_inodes_of(pid: &str, part: &str) -> BTreeSet<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
         .unwrap()
         .lines()
         .filter(|l| l.contains(part))
@@ -509,6 +514,49 @@ fn a_shared_value_is_written_once_and_mapped_by_every_worker() {
     assert_eq!(joblib_persist::load::<Vec<u32>>(&file).unwrap(), [1, 2, 3]);
     let back: Shared<Vec<u32>> = joblib_persist::load(&file).unwrap();
     assert_eq!(*back, [1, 2, 3]);
+}
+
+#[test]
+fn idle_workers_let_a_dropped_shared_value_go_without_another_call() {
+    use joblib_parallel::Shared;
+    use joblib_persist::MmapArray;
+    use ndarray::{Array1, Ix1};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = format!("{}/joblib-rs-", dir.path().display());
+    let data: MmapArray<f64, Ix1> = Array1::from_elem(1 << 17, 1.5).into();
+    let data = Shared::new(data);
+    // A pool of its own (no other test uses 9 workers).
+    let out = Parallel::new()
+        .backend(ProcessBackend::new().temp_folder(dir.path()))
+        .n_jobs(9)
+        .batch_size(1)
+        .run((0..10).map(|_| {
+            delayed_remote(
+                |(a, root): (Shared<MmapArray<f64, Ix1>>, String)| {
+                    (a.view().sum(), std::process::id(), mapped_inodes(&root))
+                },
+                (data.clone(), root.clone()),
+            )
+        }))
+        .unwrap();
+    let mut pids = BTreeSet::new();
+    let mut inodes = BTreeSet::new();
+    for (sum, pid, mapped) in out {
+        assert_eq!(sum, 1.5 * f64::from(1 << 17));
+        pids.insert(pid);
+        inodes.extend(mapped);
+    }
+    assert_eq!(inodes.len(), 1, "{inodes:?}");
+    let maps = |pid: u32| mapped_inodes_of(&pid.to_string(), &root);
+    // Kept after the call, for the next ones.
+    for &pid in &pids {
+        assert_eq!(maps(pid), inodes, "worker {pid}");
+    }
+    drop(data);
+    wait_until("idle workers unmap the dropped value", || {
+        pids.iter().all(|&pid| maps(pid).is_disjoint(&inodes))
+    });
 }
 
 /// Task 0 writes its worker's pid to `path` and spins forever; task 1
@@ -629,13 +677,13 @@ fn dropping_the_results_kills_the_workers_still_running_the_call() {
     assert_eq!(again, [0, 1, 4, 9]);
 }
 
-/// The descriptors of process `pid` that are a worker's reply segment.
-fn reply_segments(pid: u32) -> usize {
+/// The descriptors of process `pid` that are a worker's reply arena.
+fn reply_arenas(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| {
             d.flatten()
                 .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-                .filter(|t| t.to_string_lossy().contains("memfd:joblib-reply"))
+                .filter(|t| t.to_string_lossy().contains("memfd:joblib-replies"))
                 .count()
         })
         .unwrap_or(0)
@@ -652,36 +700,31 @@ fn big_result(seed: u32) -> (u32, Vec<f64>) {
 #[cfg(target_os = "linux")]
 #[test]
 fn large_results_come_back_through_shared_memory() {
-    // A pool of its own (no other test uses 8 workers): another test's
-    // small requests would release the segments looked for below.
+    // A pool of its own (no other test uses 8 workers).
     let big = Parallel::new()
         .backend(ProcessBackend::new().max_nbytes(64 << 10))
         .n_jobs(8)
         .batch_size(1);
-    let out = big
-        .run((0..16).map(|i| delayed_remote(big_result, i)))
-        .unwrap();
     let mut pids = BTreeSet::new();
-    for (i, (pid, values)) in out.into_iter().enumerate() {
-        let expected: Vec<f64> = (0..16_384u32).map(|v| f64::from(v ^ i as u32)).collect();
-        assert_eq!(values, expected, "task {i}");
-        pids.insert(pid);
+    for _ in 0..2 {
+        let out = big
+            .run((0..16).map(|i| delayed_remote(big_result, i)))
+            .unwrap();
+        for (i, (pid, values)) in out.into_iter().enumerate() {
+            let expected: Vec<f64> = (0..16_384u32).map(|v| f64::from(v ^ i as u32)).collect();
+            assert_eq!(values, expected, "task {i}");
+            pids.insert(pid);
+        }
     }
-    // A worker keeps the segment of its last reply until its next request.
+    // Each worker put its large replies in one arena, which it keeps for
+    // the next ones.
+    for &pid in &pids {
+        assert!(reply_arenas(pid) <= 1, "worker {pid}");
+    }
     assert!(
-        pids.iter().any(|&pid| reply_segments(pid) == 1),
-        "no worker of {pids:?} holds a reply segment"
+        pids.iter().any(|&pid| reply_arenas(pid) == 1),
+        "no worker of {pids:?} holds a reply arena"
     );
-    // Small replies travel on the socket, and the worker lets the segment
-    // of its last large reply go when the next request comes.
-    let small = Parallel::new()
-        .backend(ProcessBackend::new())
-        .n_jobs(8)
-        .batch_size(1);
-    let out = small.run((0..64).map(|_| delayed_remote(pid, 0))).unwrap();
-    for pid in out.into_iter().collect::<BTreeSet<_>>() {
-        assert_eq!(reply_segments(pid), 0, "worker {pid}");
-    }
 }
 
 #[cfg(target_os = "linux")]

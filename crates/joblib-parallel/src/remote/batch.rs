@@ -162,7 +162,8 @@ impl RemoteBatch {
     /// [`fail`](RemoteBatch::fail)).
     pub fn request(&mut self, transport: &mut dyn Transport) -> Result<Vec<u8>, BoxError> {
         let job = &mut self.batch.job;
-        let mut args = Vec::new();
+        let mut args = transport.args_buffer();
+        args.clear();
         let (encoded, met) = shared::encoding(|| job.encode_args(&mut args));
         encoded.map_err(|e| format!("cannot serialize the arguments: {e}"))?;
         let mut locators = Vec::with_capacity(met.len());

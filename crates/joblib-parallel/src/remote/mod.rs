@@ -27,7 +27,7 @@ mod transport;
 pub use batch::{NotRemote, RemoteBatch};
 pub use format::FORMAT_VERSION;
 pub use serve::{build_identity, check_executable, serve_request, serve_request_with};
-pub use shared::{Shared, SharedValue};
+pub use shared::{Shared, SharedValue, release_shared};
 pub use task::{DelayedRemote, RemoteCodec, TryDelayedRemote, delayed_remote, try_delayed_remote};
 pub use transport::{ArgsPlacement, Blob, InlineResolver, InlineTransport, Resolver, Transport};
 

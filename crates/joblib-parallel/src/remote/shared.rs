@@ -262,6 +262,27 @@ pub(crate) fn new_call(call_id: u64, mut keep: impl FnMut(u64, &[u8]) -> bool) {
     }
 }
 
+/// Drops the [`Shared`] values this worker process holds that `keep` does
+/// not keep (called with each value's id and the locator it came with),
+/// as happens anyway at the first request of the next call. A backend calls
+/// it while its worker is idle, when told that values were released on the
+/// calling side, so that freeing a large value (unmapping its file) does
+/// not delay the next request. A value a running task still holds a clone
+/// of lives on until that clone goes.
+pub fn release_shared(mut keep: impl FnMut(u64, &[u8]) -> bool) {
+    let released: Vec<_> = {
+        let mut l = loaded();
+        let stale: Vec<u64> =
+            l.1.iter()
+                .filter(|(id, (locator, _))| !keep(**id, locator))
+                .map(|(id, _)| *id)
+                .collect();
+        stale.into_iter().filter_map(|id| l.1.remove(&id)).collect()
+    };
+    // Dropped outside the lock: freeing a large value takes a while.
+    drop(released);
+}
+
 /// Whether a worker holds the shared value `id`.
 pub(crate) fn is_loaded(id: u64) -> bool {
     loaded().1.contains_key(&id)

@@ -28,6 +28,16 @@ pub trait Transport {
         value.to_bytes()
     }
 
+    /// A buffer to encode the next request's arguments into, handed back
+    /// through [`place_args`](Transport::place_args) (it is cleared
+    /// first). The default is a new vector; a transport that places large
+    /// arguments elsewhere may hand out one that an earlier request of the
+    /// call used, whose memory is already there: encoding 100 MB into it
+    /// does not pay for 100 MB of new pages.
+    fn args_buffer(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+
     /// Where the encoded arguments (joblib-persist's format) go: in the
     /// request (the default), or elsewhere with a locator in the request.
     ///
