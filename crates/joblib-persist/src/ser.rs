@@ -181,6 +181,18 @@ impl<'a, 'w, W: Sink> SeqSer<'a, 'w, W> {
                 }
                 continue;
             }
+            if self.buf.is_empty() && bytes.len() >= self.limit {
+                // At a chunk boundary with whole chunks to write (elements
+                // handed over in bulk): straight to the sink if it can.
+                match self.ser.blocks.push_whole_chunks(bytes) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        bytes = &bytes[n..];
+                        continue;
+                    }
+                    Err(e) => return Err(self.ser.io(e)),
+                }
+            }
             let n = room.min(bytes.len());
             self.buf.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];

@@ -273,3 +273,32 @@ proptest! {
         prop_assert_eq!(back, v);
     }
 }
+
+/// A dump into a `Write` hands whole chunks of uncompressed blocks to it
+/// where they lie; a dump to a file copies them into chunk buffers for its
+/// writer thread. Both write the same bytes.
+#[test]
+fn whole_chunks_written_in_place_make_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jbl");
+    let a = Array2::from_shape_fn((300, 200), |(i, j)| (i * 200 + j) as f64);
+    let text: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let value = (
+        &a,
+        serde_bytes::Bytes::new(&text),
+        a.t(),
+        Elementwise(a.view()),
+    );
+    for chunk in [4096, 8192, 1 << 20] {
+        let opts = options(256, chunk);
+        opts.dump(&value, &path).unwrap();
+        let file = std::fs::read(&path).unwrap();
+        assert!(file == bytes(&value, opts), "chunk size {chunk}");
+        let back: (Array2<f64>, serde_bytes::ByteBuf, Array2<f64>, Array2<f64>) =
+            load_from_reader(&file[..]).unwrap();
+        assert_eq!(back.0, a);
+        assert_eq!(back.1.as_slice(), &text[..]);
+        assert_eq!(back.2, a.t());
+        assert_eq!(back.3, a);
+    }
+}
