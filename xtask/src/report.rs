@@ -74,6 +74,14 @@ const ROWS: &[Row] = &[
     },
     Row {
         layer: "persist",
+        workload: "dump 100 MB array into memory (dump_to_writer, Vec)",
+        ours: "persist_bulk/dump_to_vec/bulk",
+        base: Base::Ours("persist_bulk/raw/memcpy"),
+        base_label: "copying its bytes once",
+        target: "",
+    },
+    Row {
+        layer: "persist",
         workload: "load 200 MB, owned",
         ours: "persist/load/none",
         base: Base::Ours("persist/raw/read"),
