@@ -7,7 +7,11 @@
 //! - 8 CPU-bound tasks of about 0.25 s on 2 worker ranks against 1 (target:
 //!   1.8x; rank 0 must not take a core while it waits).
 //! - A 10 MiB `serde_bytes` payload sent to a rank and back (target: 250
-//!   MB/s).
+//!   MB/s), against the same bytes sent to a rank and back with plain MPI
+//!   calls (`roundtrip_10MiB_raw`, the floor on this machine): that part
+//!   runs when the program is given `--raw`, in a launch of its own, since
+//!   MPI can be started only once in a process and `joblib_mpi::init()`
+//!   must start it.
 //!
 //! Criterion's harness does not fit a program whose other ranks must stay
 //! inside `joblib_mpi::init()`, so this is a plain timing loop: each
@@ -69,7 +73,64 @@ fn echo(b: ByteBuf) -> ByteBuf {
     b
 }
 
+/// The 10 MiB payload of the round trips.
+const PAYLOAD: usize = 10 << 20;
+/// Round trips timed (after one to warm up).
+const ROUND_TRIPS: usize = 9;
+
+fn print_roundtrip(name: &str, t: Duration) {
+    let mb = PAYLOAD as f64 / 1e6;
+    println!(
+        "mpi/{name}: median {:.2} ms: {:.0} MB/s each way ({:.0} MB/s counting both ways)",
+        t.as_secs_f64() * 1e3,
+        mb / t.as_secs_f64(),
+        2.0 * mb / t.as_secs_f64()
+    );
+    record(name, t);
+}
+
+/// The floor: rank 0 sends the payload to rank 1 with a blocking send and
+/// receives it back into a new vector, as joblib-mpi's messages travel,
+/// with nothing else around them. Ranks other than 0 and 1 only wait.
+fn raw_roundtrip() -> Result<(), Box<dyn std::error::Error>> {
+    use mpi::point_to_point::{Destination, Source};
+    use mpi::topology::Communicator;
+
+    let universe = mpi::initialize().ok_or("MPI was initialized already")?;
+    let world = universe.world();
+    if world.size() < 2 {
+        println!("mpi bench --raw: run it under `mpirun -n 3` to measure");
+        return Ok(());
+    }
+    match world.rank() {
+        0 => {
+            let rank1 = world.process_at_rank(1);
+            let payload = vec![7u8; PAYLOAD];
+            let once = || {
+                rank1.send(&payload[..]);
+                let (back, _) = rank1.receive_vec::<u8>();
+                assert_eq!(back.len(), PAYLOAD);
+            };
+            once();
+            let t = median(ROUND_TRIPS, once);
+            print_roundtrip("roundtrip_10MiB_raw", t);
+        }
+        1 => {
+            let rank0 = world.process_at_rank(0);
+            for _ in 0..=ROUND_TRIPS {
+                let (bytes, _) = rank0.receive_vec::<u8>();
+                rank0.send(&bytes[..]);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|a| a == "--raw") {
+        return raw_roundtrip();
+    }
     let mpi = joblib_mpi::init()?;
     if mpi.workers() < 2 {
         println!(
@@ -112,19 +173,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     record("cpu_8x250ms/1_rank", one);
     record("cpu_8x250ms/2_ranks", two);
 
-    let payload = ByteBuf::from(vec![7u8; 10 << 20]);
-    let t = median(9, || {
+    let payload = ByteBuf::from(vec![7u8; PAYLOAD]);
+    let t = median(ROUND_TRIPS, || {
         let out = mpi_par(1).run([delayed_remote(echo, payload.clone())]);
-        assert!(out.is_ok_and(|v| v[0].len() == 10 << 20));
+        assert!(out.is_ok_and(|v| v[0].len() == PAYLOAD));
     });
-    let mb = (10 << 20) as f64 / 1e6;
-    println!(
-        "mpi/roundtrip_10MiB: median {:.2} ms: {:.0} MB/s each way ({:.0} MB/s counting both ways)",
-        t.as_secs_f64() * 1e3,
-        mb / t.as_secs_f64(),
-        2.0 * mb / t.as_secs_f64()
-    );
-    record("roundtrip_10MiB", t);
+    print_roundtrip("roundtrip_10MiB", t);
     drop(mpi);
     Ok(())
 }

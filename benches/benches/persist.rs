@@ -23,6 +23,10 @@
 //! issue asks: an `arange`, element `k` is `k as f64` (lz4 shrinks it to
 //! about half, zstd-3 further).
 //!
+//! - `persist_bulk/dump_to_vec/{bulk,elementwise}` vs `persist_bulk/raw/memcpy`:
+//!   a dump into memory of an array written in bulk from its memory and
+//!   element by element (ndarray's `Serialize`), against one copy of its
+//!   bytes; `persist_bulk/dump/elementwise` is the element path to a file.
 //! - `python_load/load_python` vs `python_load/raw/read`: a file as Python's
 //!   `joblib.dump` writes a float64 array, loaded into `Array2<f64>`
 //!   (target: at least 0.75x the raw read, and faster than `joblib.load`).
@@ -172,6 +176,50 @@ fn persist(c: &mut Criterion) {
     g.finish();
 }
 
+/// The serializer's CPU cost without the disk: a dump into memory of an
+/// array half the size of the `persist` cases (100 MB by default), written
+/// in bulk from its memory (`dump_to_vec/bulk`) against the element path
+/// ndarray's own `Serialize` takes (`dump_to_vec/elementwise`: a mutable
+/// view, a storage the bulk path leaves alone) and against copying the
+/// bytes once (`raw/memcpy`, the floor). `dump/elementwise` is the element
+/// path to a file, to compare with `persist/dump/none` and
+/// `persist/raw/write_all` in the same run.
+fn bulk(c: &mut Criterion) {
+    let bytes = (megabytes() / 2) << 20;
+    let mut a = array(bytes);
+    let raw = as_bytes(&a);
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("temporary directory");
+    let path = dir.path().join("elementwise.jbl");
+    // Room for the blocks, their padding, the structure and the index.
+    let room = raw.len() + (1 << 20);
+
+    let mut g = c.benchmark_group("persist_bulk");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(raw.len() as u64));
+    g.bench_function("raw/memcpy", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(room);
+            out.extend_from_slice(&raw);
+            black_box(out)
+        })
+    });
+    g.bench_function("dump_to_vec/bulk", |b| {
+        b.iter(|| {
+            black_box(joblib_persist::dump_to_writer(&a, Vec::with_capacity(room)).expect("dump"))
+        })
+    });
+    g.bench_function("dump_to_vec/elementwise", |b| {
+        b.iter(|| {
+            let out = Vec::with_capacity(room);
+            black_box(joblib_persist::dump_to_writer(&a.view_mut(), out).expect("dump"))
+        })
+    });
+    g.bench_function("dump/elementwise", |b| {
+        b.iter(|| joblib_persist::dump(&a.view_mut(), &path).expect("dump"))
+    });
+    g.finish();
+}
+
 /// Every other method on `arange` data, at level 3, on the sizes the Python
 /// baseline uses for it (`PERSIST_CASES` in `benches/python/joblib_baseline.py`).
 fn methods(c: &mut Criterion) {
@@ -283,5 +331,5 @@ fn python_load(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, persist, methods, python_load);
+criterion_group!(benches, persist, methods, python_load, bulk);
 criterion_main!(benches);

@@ -135,7 +135,7 @@ fn write_value<T: Serialize + ?Sized, S: Sink>(
     blocks.write_raw(&header.encode()).map_err(io)?;
     let structure = {
         let mut ser = Ser::new(&mut blocks, opts.min_block);
-        let result = value.serialize(&mut ser);
+        let result = ser.value(value);
         if let Some(e) = ser.take_io_error() {
             return Err(io(e));
         }

@@ -93,6 +93,8 @@
     doc = "[`MmapArray`]: #memory-mapped-loading"
 )]
 
+#[cfg(feature = "ndarray")]
+mod array;
 mod compress;
 mod de;
 mod dump;

@@ -26,7 +26,7 @@ pub(crate) const EXT_U128: i8 = 5;
 /// MessagePack ext type of an `i128` (16 bytes LE).
 pub(crate) const EXT_I128: i8 = 6;
 
-type Result<T> = std::result::Result<T, Inner>;
+pub(crate) type Result<T> = std::result::Result<T, Inner>;
 
 /// The structure being built and the blocks being streamed.
 pub(crate) struct Ser<'w, W: Sink> {
@@ -101,6 +101,21 @@ impl<'w, W: Sink> Ser<'w, W> {
         let _ = rmp::encode::write_str(&mut self.out, s);
         Ok(())
     }
+
+    /// Writes one value: an ndarray array in bulk (feature `ndarray`, see
+    /// `array.rs`), anything else through its `Serialize`. Every value that
+    /// enters the serializer goes through here or through
+    /// [`SeqSer::element`], so an array is recognised wherever it is.
+    #[inline]
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        #[cfg(feature = "ndarray")]
+        if crate::array::may_be_array::<T>()
+            && let Some(done) = crate::array::write(self, value)
+        {
+            return done;
+        }
+        value.serialize(self)
+    }
 }
 
 fn io(e: &std::io::Error) -> Inner {
@@ -166,6 +181,18 @@ impl<'a, 'w, W: Sink> SeqSer<'a, 'w, W> {
                 }
                 continue;
             }
+            if self.buf.is_empty() && bytes.len() >= self.limit {
+                // At a chunk boundary with whole chunks to write (elements
+                // handed over in bulk): straight to the sink if it can.
+                match self.ser.blocks.push_whole_chunks(bytes) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        bytes = &bytes[n..];
+                        continue;
+                    }
+                    Err(e) => return Err(self.ser.io(e)),
+                }
+            }
             let n = room.min(bytes.len());
             self.buf.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
@@ -188,17 +215,55 @@ impl<'a, 'w, W: Sink> SeqSer<'a, 'w, W> {
             buf.extend_from_slice(bytes);
             if buf.len() >= self.ser.min_block {
                 let pending = std::mem::take(buf);
-                let id = match self.ser.blocks.begin(dtype) {
-                    Ok(id) => id,
-                    Err(e) => return Err(self.ser.io(e)),
-                };
-                self.buf = self.ser.blocks.lend_chunk();
-                self.limit = self.ser.blocks.chunk_size();
-                self.run = Run::Open { dtype, id };
-                self.spill(&pending)?;
+                self.open(dtype, &pending)?;
             }
         }
         Ok(())
+    }
+
+    /// Moves the run out of line: begins its block, borrows the chunk, and
+    /// appends the elements gathered while it was pending.
+    fn open(&mut self, dtype: Dtype, pending: &[u8]) -> Result<()> {
+        let id = match self.ser.blocks.begin(dtype) {
+            Ok(id) => id,
+            Err(e) => return Err(self.ser.io(e)),
+        };
+        self.buf = self.ser.blocks.lend_chunk();
+        self.limit = self.ser.blocks.chunk_size();
+        self.run = Run::Open { dtype, id };
+        self.spill(pending)
+    }
+
+    /// Appends many elements of type `dtype` at once, given as their
+    /// little-endian bytes (a whole number of elements): the same run,
+    /// block and chunks as [`prim`](Self::prim) called once per element.
+    /// Below `min_block` bytes the run stays pending (written inline when
+    /// it ends); once it reaches that, it goes out of line whole, as the
+    /// element path sends it at the element that crosses the threshold.
+    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+    pub(crate) fn prims(&mut self, dtype: Dtype, bytes: &[u8]) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if matches!(self.run, Run::Open { dtype: d, .. } if d == dtype) {
+            return self.spill(bytes);
+        }
+        if !matches!(&self.run, Run::Pending { dtype: d, .. } if *d == dtype) {
+            self.close_run()?;
+            self.run = Run::Pending {
+                dtype,
+                buf: Vec::new(),
+            };
+        }
+        if let Run::Pending { buf, .. } = &mut self.run {
+            if buf.len() + bytes.len() < self.ser.min_block {
+                buf.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let pending = std::mem::take(buf);
+            self.open(dtype, &pending)?;
+        }
+        self.spill(bytes)
     }
 
     /// Ends the current run: a pending one is written inline element by
@@ -228,10 +293,19 @@ impl<'a, 'w, W: Sink> SeqSer<'a, 'w, W> {
     }
 
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
+        #[cfg(feature = "ndarray")]
+        if crate::array::may_be_array::<T>() {
+            // An array is a struct, which `ElemSer` writes inline after
+            // closing the run: the same here, with the bulk path's chance.
+            self.close_run()?;
+            self.items += 1;
+            return self.ser.value(value);
+        }
         value.serialize(ElemSer { seq: self })
     }
 
-    fn finish(mut self) -> Result<()> {
+    /// Ends the sequence: closes the run and patches the item count.
+    pub(crate) fn finish(mut self) -> Result<()> {
         self.close_run()?;
         let (at, items) = (self.at, self.items);
         self.ser.patch(at, items);
@@ -296,8 +370,12 @@ pub(crate) struct MapSer<'a, 'w, W: Sink> {
 }
 
 impl<'a, 'w, W: Sink> MapSer<'a, 'w, W> {
-    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<()> {
-        self.ser.str(key)?;
+    /// Writes a struct field.
+    pub(crate) fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<()> {
         let mut captured = None;
         if self.ndarray && key == "dim" {
             let mut dims = Vec::new();
@@ -305,16 +383,28 @@ impl<'a, 'w, W: Sink> MapSer<'a, 'w, W> {
                 captured = Some(dims);
             }
         }
+        self.field_with(key, |ser| ser.value(value))?;
+        if captured.is_some() {
+            self.pending_shape = captured;
+        }
+        Ok(())
+    }
+
+    /// Writes a struct field whose value `write` writes; an ndarray
+    /// array's `data` gets the shape its `dim` gave.
+    pub(crate) fn field_with(
+        &mut self,
+        key: &'static str,
+        write: impl FnOnce(&mut Ser<'w, W>) -> Result<()>,
+    ) -> Result<()> {
+        self.ser.str(key)?;
         self.ser.shape = if self.ndarray && key == "data" {
             self.pending_shape.take()
         } else {
             None
         };
-        value.serialize(&mut *self.ser)?;
+        write(&mut *self.ser)?;
         self.ser.shape = None;
-        if captured.is_some() {
-            self.pending_shape = captured;
-        }
         self.entries += 1;
         Ok(())
     }
@@ -333,7 +423,7 @@ impl<'a, 'w, W: Sink> ser::SerializeMap for MapSer<'a, 'w, W> {
         key.serialize(&mut *self.ser)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
-        value.serialize(&mut *self.ser)?;
+        self.ser.value(value)?;
         self.entries += 1;
         Ok(())
     }
@@ -459,7 +549,7 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<()> {
         let start = self.out.len();
-        value.serialize(&mut *self)?;
+        self.value(value)?;
         if self.out[start..] == [0xc0] {
             // `Some(None)` and friends: keep the `Some` visible.
             self.out.truncate(start);
@@ -487,7 +577,7 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         _name: &'static str,
         value: &T,
     ) -> Result<()> {
-        value.serialize(self)
+        self.value(value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -499,7 +589,7 @@ impl<'a, 'w, W: Sink> ser::Serializer for &'a mut Ser<'w, W> {
         self.enter()?;
         let _ = rmp::encode::write_map_len(&mut self.out, 1);
         self.str(variant)?;
-        value.serialize(&mut *self)?;
+        self.value(value)?;
         self.depth -= 1;
         Ok(())
     }
@@ -699,7 +789,7 @@ impl<'s, 'a, 'w, W: Sink> ser::Serializer for ElemSer<'s, 'a, 'w, W> {
         value: &T,
     ) -> Result<()> {
         // Newtypes are transparent, so a `Vec<Meters>` of `f64`s is a run too.
-        value.serialize(self)
+        self.seq.element(value)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,

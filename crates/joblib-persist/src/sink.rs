@@ -19,6 +19,14 @@ pub(crate) trait Sink {
 
     /// Flushes everything written so far.
     fn flush(&mut self) -> io::Result<()>;
+
+    /// Whether [`put`](Self::put) of borrowed bytes costs no more than
+    /// [`put_owned`](Self::put_owned) of a copy of them: then the block
+    /// writer hands it an uncompressed block's bytes where they lie instead
+    /// of copying them into chunk buffers first.
+    fn takes_borrowed(&self) -> bool {
+        false
+    }
 }
 
 /// Writes on the calling thread.
@@ -31,6 +39,10 @@ impl<W: Write> Sink for Direct<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
+    }
+
+    fn takes_borrowed(&self) -> bool {
+        true
     }
 }
 

@@ -156,6 +156,41 @@ impl<S: Sink> BlockWriter<S> {
         Ok(())
     }
 
+    /// Writes the whole chunks at the start of `bytes` straight to the sink
+    /// and returns how many bytes that was, if the block is not compressed,
+    /// the sink takes borrowed bytes cheaply, and the open block's chunk
+    /// buffer is empty (the caller's, if it borrowed it): the same chunks,
+    /// checksums and bytes as the chunked path, without the copy into chunk
+    /// buffers. Chunks in flight are written first, to keep the order.
+    /// `Ok(0)` when it does not apply.
+    pub(crate) fn push_whole_chunks(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let whole = bytes.len() / self.chunk_size * self.chunk_size;
+        if whole == 0
+            || self.compressor.is_some()
+            || !self.chunk.is_empty()
+            || !self.out.takes_borrowed()
+        {
+            return Ok(0);
+        }
+        while self.in_flight > 0 {
+            self.write_finished(true)?;
+        }
+        for chunk in bytes[..whole].chunks_exact(self.chunk_size) {
+            let Some(open) = self.open.as_mut() else {
+                return Err(io::Error::other("chunk written outside a block"));
+            };
+            let len = chunk.len() as u64;
+            open.len += len;
+            open.chunks.push(ChunkEntry {
+                stored: len,
+                hash: XxHash3_64::oneshot(chunk),
+            });
+            self.out.put(chunk)?;
+            self.pos += len;
+        }
+        Ok(whole)
+    }
+
     /// Lends the chunk buffer of the open block to a caller that fills it
     /// directly (the serializer's per-element path); give it back with
     /// [`return_chunk`](Self::return_chunk) before ending the block.
@@ -348,7 +383,8 @@ impl<S: Sink> BlockWriter<S> {
     /// Writes a whole byte string as a block of its own.
     pub(crate) fn block_of_bytes(&mut self, dtype: Dtype, bytes: &[u8]) -> io::Result<u32> {
         let id = self.begin(dtype)?;
-        self.push(bytes)?;
+        let direct = self.push_whole_chunks(bytes)?;
+        self.push(&bytes[direct..])?;
         self.end(None)?;
         Ok(id)
     }
