@@ -82,7 +82,10 @@ pub(crate) fn unstamp<R>(
 #[non_exhaustive]
 pub enum StoredOutput {
     /// A `.jbl` file: loaded with `joblib_persist::load`, or memory-mapped
-    /// when the memory has an `mmap_mode`.
+    /// when the memory has an `mmap_mode`. The file must never be
+    /// rewritten in place (replace it with a new file instead): a memory
+    /// keeps the bytes of small results it has read and uses them again
+    /// while the file's device, inode, size and change time are unchanged.
     File(PathBuf),
     /// The bytes of a `.jbl` stream, for stores without files.
     Bytes(Vec<u8>),
