@@ -10,6 +10,7 @@ use joblib_hash::{Digest, Hasher};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::encode::Hex;
 use crate::error::{Error, io_err};
 use crate::inflight::Turn;
 use crate::memory::{Memory, Validator};
@@ -422,11 +423,11 @@ impl Core {
         if self.memory.inner.run_log.is_none() {
             return;
         }
-        let hex = digest.to_hex();
+        let hex = Hex::of(digest);
         self.append_log(&Call {
             function: &self.name,
             fingerprint: &self.fingerprint,
-            digest: Some(&hex),
+            digest: Some(hex.as_str()),
             args,
             outcome: RunOutcome::Hit,
             reason: None,
