@@ -43,9 +43,14 @@ pub(crate) struct FileId {
 /// "racily clean" rule).
 const SETTLED: Duration = Duration::from_millis(50);
 
+/// [`SETTLED`] on a file system that keeps whole seconds (a change time
+/// without nanoseconds): FAT keeps two.
+const SETTLED_COARSE: Duration = Duration::from_secs(3);
+
 impl FileId {
     /// The identity of the file `meta` describes, if its bytes may be kept:
-    /// it last changed more than [`SETTLED`] ago. `None` otherwise, and
+    /// it last changed more than [`SETTLED`] ago ([`SETTLED_COARSE`] when
+    /// the change time has no fraction of a second). `None` otherwise, and
     /// where the platform gives no inode numbers and change times.
     pub(crate) fn settled(meta: &Metadata) -> Option<FileId> {
         let id = FileId::of(meta)?;
@@ -54,7 +59,12 @@ impl FileId {
             u32::try_from(id.ctime_nsec).ok()?,
         ))?;
         let age = SystemTime::now().duration_since(changed).ok()?;
-        (age > SETTLED).then_some(id)
+        let settled = if id.ctime_nsec == 0 {
+            SETTLED_COARSE
+        } else {
+            SETTLED
+        };
+        (age > settled).then_some(id)
     }
 
     /// The identity of the file `meta` describes; `None` where the

@@ -159,6 +159,14 @@ fn host() -> &'static str {
     })
 }
 
+/// This process's id, read once: it is in every record, and `getpid` is a
+/// system call. (A child made by `fork` without `exec` that keeps using
+/// the parent's memory records the parent's id.)
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// Whether two metadata describe the same file (not only the same name).
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     #[cfg(unix)]
@@ -223,7 +231,7 @@ impl RunLogWriter {
             reason: call.reason,
             seconds: call.took.as_secs_f64(),
             bytes: call.bytes,
-            pid: std::process::id(),
+            pid: pid(),
             host: host(),
             compute_seconds: call.compute_seconds,
         };
