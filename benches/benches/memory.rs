@@ -13,7 +13,8 @@
 //! - `reduce_size/10k`: listing, sorting and checking 10,000 entries
 //!   against the limits (target: at most 100 ms).
 //! - `hit/u64_no_log` vs `hit/u64`: the same hit with the run log off and
-//!   on (target: at most 10 µs with the log).
+//!   on (target: at most 10 µs with the log); `by_hand/append_record`: one
+//!   record-sized `O_APPEND` write by hand, the least the log can add.
 //! - `many/first_hit`, `many/later_hit` vs `many/by_hand_hash+load`: hits
 //!   over 10,000 distinct small arguments, the first of each entry in a
 //!   process (a re-run of a pipeline an hour later: each first hit writes
@@ -31,6 +32,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -59,6 +61,29 @@ fn memory_benches(c: &mut Criterion) {
     assert_eq!(inc_no_log.call(41), 42);
     g.bench_function("hit/u64_no_log", |b| {
         b.iter(|| black_box(inc_no_log.call(black_box(41))))
+    });
+    // What the run log cannot go below: one write of a record-sized line
+    // (a hit's record above is about 230 bytes) to a file opened with
+    // O_APPEND, by hand. Emptied now and then, as rotation would.
+    let record = format!("{}\n", "x".repeat(229));
+    let appended = std::fs::File::options()
+        .append(true)
+        .create(true)
+        .open(dir.path().join("by_hand.jsonl"))
+        .expect("log file");
+    let records = AtomicU64::new(0);
+    g.bench_function("by_hand/append_record", |b| {
+        b.iter(|| {
+            if records
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(32_768)
+            {
+                appended.set_len(0).expect("empty the log");
+            }
+            (&appended)
+                .write_all(record.as_bytes())
+                .expect("append a record")
+        })
     });
 
     // A hit with a 10 MB argument, against the same work by hand.

@@ -361,6 +361,14 @@ const ROWS: &[Row] = &[
         target: "log on <= 10 us",
     },
     Row {
+        layer: "memory",
+        workload: "one record-sized O_APPEND write by hand (the run log's floor)",
+        ours: "memory/by_hand/append_record",
+        base: Base::Ours("memory/hit/u64"),
+        base_label: "a hit, run log on",
+        target: "log on <= log off + this",
+    },
+    Row {
         layer: "parallel",
         workload: "10k trivial tasks",
         ours: "trivial_tasks_10000/joblib_parallel/10000",

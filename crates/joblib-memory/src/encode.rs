@@ -24,20 +24,30 @@ pub(crate) fn is_digest_name(name: &str) -> bool {
 }
 
 /// One segment of a function name as a directory name.
-pub(crate) fn encode_segment(segment: &str) -> String {
+#[cfg(test)]
+fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    encode_segment_into(segment, &mut out);
+    out
+}
+
+/// [`encode_segment`], appended to `out`.
+fn encode_segment_into(segment: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     if segment.is_empty() {
-        return "%".to_string();
+        out.push('%');
+        return;
     }
     let escape_first = is_digest_name(segment);
-    let mut out = String::with_capacity(segment.len());
     for (i, b) in segment.bytes().enumerate() {
         if plain(b) && !(i == 0 && escape_first) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
     }
-    out
 }
 
 /// The inverse of [`encode_segment`]; `None` for a name it cannot produce.
@@ -65,12 +75,58 @@ pub(crate) fn decode_segment(name: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A digest in lowercase hex, without allocating (hits make it twice).
+pub(crate) struct Hex {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Hex {
+    pub(crate) fn of(digest: &joblib_hash::Digest) -> Hex {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = Hex {
+            buf: [0; 64],
+            len: 0,
+        };
+        for (&b, pair) in digest.as_bytes().iter().zip(hex.buf.chunks_exact_mut(2)) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
+            hex.len += 2;
+        }
+        hex
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
 /// The directory of a function's entries, below `root`.
 pub(crate) fn function_dir(root: &Path, function: &str) -> PathBuf {
-    let mut dir = root.to_path_buf();
+    function_path(root, function, &[])
+}
+
+/// The path below a function's directory made of `rest` (an entry and a
+/// file in it), built in one allocation: it is made on every hit.
+pub(crate) fn function_path(root: &Path, function: &str, rest: &[&str]) -> PathBuf {
+    let extra: usize = rest.iter().map(|r| r.len() + 1).sum();
+    let mut relative = String::with_capacity(function.len() + 8 + extra);
     for segment in function.split("::") {
-        dir.push(encode_segment(segment));
+        if !relative.is_empty() {
+            relative.push('/');
+        }
+        encode_segment_into(segment, &mut relative);
     }
+    for r in rest {
+        relative.push('/');
+        relative.push_str(r);
+    }
+    let mut dir = PathBuf::with_capacity(root.as_os_str().len() + 1 + relative.len());
+    dir.push(root);
+    // Encoded segments hold no separator, so `/` splits them on every
+    // platform (Windows accepts it too).
+    dir.push(relative);
     dir
 }
 
@@ -99,6 +155,33 @@ mod tests {
                 assert!(!s.starts_with('.'), "{name:?} -> {s}");
                 assert!(!s.contains('/') && !s.contains('\\'));
             }
+        }
+    }
+
+    #[test]
+    fn hex_is_the_digest_s() {
+        for n in 0..50u64 {
+            let d = joblib_hash::hash(&n).unwrap();
+            assert_eq!(Hex::of(&d).as_str(), d.to_hex());
+        }
+    }
+
+    #[test]
+    fn paths_are_the_function_dir_s() {
+        let root = Path::new("/cache");
+        for name in [
+            "a::b",
+            "",
+            "::",
+            "x::..::y",
+            "0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(
+                function_path(root, name, &["ab", "output.jbl"]),
+                function_dir(root, name).join("ab").join("output.jbl")
+            );
+            let segments: Vec<String> = name.split("::").map(encode_segment).collect();
+            assert_eq!(function_dir(root, name), root.join(segments.join("/")));
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use joblib_hash::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{decode_segment, function_dir, is_digest_name};
+use crate::encode::{Hex, decode_segment, function_dir, function_path, is_digest_name};
 use crate::error::{Error, io_err};
 use crate::metadata::{Metadata, unix_seconds};
 use crate::runlog::{RUN_LOG, RUN_LOG_OLD};
@@ -260,9 +260,12 @@ impl FsStore {
 
 impl StoreBackend for FsStore {
     fn output(&self, function: &str, digest: &Digest) -> Result<Option<StoredOutput>, Error> {
-        let mut path = self.entry_dir(function, digest);
-        path.push(OUTPUT);
-        Ok(Some(StoredOutput::File(path)))
+        let hex = Hex::of(digest);
+        Ok(Some(StoredOutput::File(function_path(
+            &self.root,
+            function,
+            &[hex.as_str(), OUTPUT],
+        ))))
     }
 
     fn contains(&self, function: &str, digest: &Digest) -> Result<bool, Error> {

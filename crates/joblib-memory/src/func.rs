@@ -10,10 +10,12 @@ use joblib_hash::{Digest, Hasher};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::encode::Hex;
 use crate::error::{Error, io_err};
 use crate::inflight::Turn;
 use crate::memory::{Memory, Validator};
 use crate::metadata::Metadata;
+use crate::recent::{FileId, KEEP_UP_TO};
 use crate::result::MemorizedResult;
 use crate::runlog::{Call, RunOutcome, RunReason};
 use crate::store::{OutputSink, PutOutcome, Stamped, StoreBackend, StoredOutput, stamp, unstamp};
@@ -177,6 +179,7 @@ impl Core {
 
     /// Removes an entry, warning on failure.
     fn discard(&self, backend: &dyn StoreBackend, digest: &Digest) {
+        self.memory.inner.recent.forget(digest);
         if let Err(e) = backend.remove(&self.name, digest) {
             self.warn(
                 Cause::Cleanup,
@@ -236,6 +239,30 @@ impl Core {
                         .map(|v| (v, 0, false))
                         .map_err(persist);
                 }
+                // Name the file rather than `<stream>`.
+                let named = |e| Error::Persist {
+                    function: format!("{} ({})", self.name, path.display()),
+                    source: e,
+                };
+                let recent = &self.memory.inner.recent;
+                if recent.contains(digest) {
+                    // Read before: if the file is the one read then, its
+                    // bytes are too, and one `stat` replaces `open`,
+                    // `read` and `close`.
+                    let meta =
+                        std::fs::metadata(&path).map_err(|e| io_err(&path, "looking up", e))?;
+                    if let Some(bytes) = FileId::of(&meta).and_then(|id| recent.get(digest, id)) {
+                        let value = joblib_persist::load_from_reader(&*bytes);
+                        if let (Some(backend), Ok(_)) = (access, &value)
+                            && !accessed_within(&meta, ACCESS_EVERY)
+                        {
+                            self.record_access(backend, digest);
+                        }
+                        return value
+                            .map(|v| (v, meta.len(), access.is_some()))
+                            .map_err(named);
+                    }
+                }
                 let mut file = File::open(&path).map_err(|e| io_err(&path, "opening", e))?;
                 let meta = file
                     .metadata()
@@ -252,21 +279,29 @@ impl Core {
                 file.read_exact(&mut bytes)
                     .map_err(|e| io_err(&path, "reading", e))?;
                 let value = joblib_persist::load_from_reader(bytes.as_slice());
-                // The modification time is the last access (set by any
-                // process): a recent one needs no write, so neither the
-                // first nor later hits within a second write anything.
-                if let (Some(backend), Ok(_)) = (access, &value)
-                    && !accessed_within(&meta, ACCESS_EVERY)
-                {
-                    self.access_recorded(backend.record_access_open(&self.name, digest, &file));
-                }
-                value.map(|v| (v, len, access.is_some())).map_err(|e| {
-                    // Name the file rather than `<stream>`.
-                    Error::Persist {
-                        function: format!("{} ({})", self.name, path.display()),
-                        source: e,
+                if value.is_ok() {
+                    // The modification time is the last access (set by any
+                    // process): a recent one needs no write, so neither
+                    // the first nor later hits within a second write
+                    // anything.
+                    match access {
+                        Some(backend) if !accessed_within(&meta, ACCESS_EVERY) => {
+                            // The write changes the file's identity: its
+                            // bytes are kept at the next hit.
+                            self.access_recorded(
+                                backend.record_access_open(&self.name, digest, &file),
+                            );
+                        }
+                        _ => {
+                            if let Some(id) = FileId::settled(&meta)
+                                && len <= KEEP_UP_TO
+                            {
+                                recent.insert(*digest, id, &bytes);
+                            }
+                        }
                     }
-                })
+                }
+                value.map(|v| (v, len, access.is_some())).map_err(named)
             }
             StoredOutput::Bytes(bytes) => joblib_persist::load_from_reader(bytes.as_slice())
                 .map(|v| (v, bytes.len() as u64, false))
@@ -388,11 +423,11 @@ impl Core {
         if self.memory.inner.run_log.is_none() {
             return;
         }
-        let hex = digest.to_hex();
+        let hex = Hex::of(digest);
         self.append_log(&Call {
             function: &self.name,
             fingerprint: &self.fingerprint,
-            digest: Some(&hex),
+            digest: Some(hex.as_str()),
             args,
             outcome: RunOutcome::Hit,
             reason: None,

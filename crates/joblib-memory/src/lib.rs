@@ -162,6 +162,7 @@ mod func;
 mod inflight;
 mod memory;
 mod metadata;
+mod recent;
 mod result;
 mod runlog;
 mod store;

@@ -14,6 +14,7 @@ use crate::fs_store::FsStore;
 use crate::func::MemorizedFunc;
 use crate::inflight::InFlight;
 use crate::metadata::Metadata;
+use crate::recent::Recent;
 use crate::runlog::{self, RunLog, RunLogWriter, RunRecord};
 use crate::store::StoreBackend;
 use crate::warn::{Cause, Warner, Warnings};
@@ -73,6 +74,8 @@ pub(crate) struct Inner {
     pub(crate) inflight: InFlight,
     /// When this process last recorded an access to each entry.
     touched: Mutex<HashMap<joblib_hash::Digest, Instant>>,
+    /// The bytes of small results this process read (see `recent.rs`).
+    pub(crate) recent: Recent,
     /// Functions whose recorded fingerprint this process has checked.
     checked: Mutex<HashMap<String, String>>,
     /// Functions whose results this process cleared because their code
@@ -400,6 +403,7 @@ impl Memory {
                 reduced_once: AtomicBool::new(false),
                 inflight: InFlight::default(),
                 touched: Mutex::new(HashMap::new()),
+                recent: Recent::default(),
                 checked: Mutex::new(HashMap::new()),
                 code_changed: Mutex::new(std::collections::HashSet::new()),
             }),
@@ -465,6 +469,7 @@ impl Memory {
     /// What the store reports, for example [`Error::Io`] naming the path.
     pub fn clear(&self) -> Result<(), Error> {
         lock(&self.inner.checked).clear();
+        self.inner.recent.clear();
         match &self.inner.backend {
             Some(b) => b.clear(),
             None => Ok(()),

@@ -159,6 +159,14 @@ fn host() -> &'static str {
     })
 }
 
+/// This process's id, read once: it is in every record, and `getpid` is a
+/// system call. (A child made by `fork` without `exec` that keeps using
+/// the parent's memory records the parent's id.)
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
 /// Whether two metadata describe the same file (not only the same name).
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     #[cfg(unix)]
@@ -173,14 +181,22 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     }
 }
 
+/// The open log, `None` until the first record or after a failure, and a
+/// buffer reused for every record.
+#[derive(Debug, Default)]
+struct Sink {
+    file: Option<File>,
+    buf: Vec<u8>,
+}
+
 /// Appends records to a cache's run log; shared by a memory's functions.
 #[derive(Debug)]
 pub(crate) struct RunLogWriter {
     path: PathBuf,
     old: PathBuf,
     limit: u64,
-    /// The open log, `None` until the first record or after a failure.
-    file: Mutex<Option<File>>,
+    /// The open log and the buffer records are written into.
+    sink: Mutex<Sink>,
     /// Bytes this process appended since it last looked at the file's size.
     since_check: AtomicU64,
 }
@@ -191,7 +207,7 @@ impl RunLogWriter {
             path: location.join(RUN_LOG),
             old: location.join(RUN_LOG_OLD),
             limit: limit.max(1),
-            file: Mutex::new(None),
+            sink: Mutex::new(Sink::default()),
             since_check: AtomicU64::new(0),
         }
     }
@@ -215,16 +231,17 @@ impl RunLogWriter {
             reason: call.reason,
             seconds: call.took.as_secs_f64(),
             bytes: call.bytes,
-            pid: std::process::id(),
+            pid: pid(),
             host: host(),
             compute_seconds: call.compute_seconds,
         };
-        let mut buf = Vec::with_capacity(256);
-        if let Err(e) = serde_json::to_writer(&mut buf, &line) {
+        let mut sink = lock(&self.sink);
+        let Sink { file: guard, buf } = &mut *sink;
+        buf.clear();
+        if let Err(e) = serde_json::to_writer(&mut *buf, &line) {
             return Err(format!("cannot encode a record: {e}"));
         }
         buf.push(b'\n');
-        let mut guard = lock(&self.file);
         if guard.is_none() {
             match self.open() {
                 Ok(f) => *guard = Some(f),
@@ -234,7 +251,7 @@ impl RunLogWriter {
         let Some(file) = guard.as_mut() else {
             return Ok(());
         };
-        match file.write(&buf) {
+        match file.write(buf) {
             Ok(n) if n == buf.len() => {}
             Ok(n) => {
                 return Err(format!(
@@ -254,7 +271,7 @@ impl RunLogWriter {
         // Look at the size every sixteenth of the limit this process wrote.
         if written + buf.len() as u64 >= (self.limit / 16).max(4096) {
             self.since_check.store(0, Ordering::Relaxed);
-            self.rotate_if_needed(&mut guard);
+            self.rotate_if_needed(guard);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 use joblib_hash::Digest;
 use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 
+use crate::encode::Hex;
 use crate::error::Error;
 use crate::metadata::Metadata;
 
@@ -65,13 +66,12 @@ pub(crate) fn unstamp<R>(
     digest: &Digest,
     stamped: Stamped<R>,
 ) -> Result<(R, Option<f64>), Error> {
-    let expected = digest.to_hex();
-    if stamped.digest == expected {
+    if stamped.digest == Hex::of(digest).as_str() {
         Ok((stamped.value, stamped.seconds))
     } else {
         Err(Error::WrongEntry {
             function: function.to_string(),
-            expected,
+            expected: digest.to_hex(),
             found: stamped.digest,
         })
     }
@@ -82,7 +82,10 @@ pub(crate) fn unstamp<R>(
 #[non_exhaustive]
 pub enum StoredOutput {
     /// A `.jbl` file: loaded with `joblib_persist::load`, or memory-mapped
-    /// when the memory has an `mmap_mode`.
+    /// when the memory has an `mmap_mode`. The file must never be
+    /// rewritten in place (replace it with a new file instead): a memory
+    /// keeps the bytes of small results it has read and uses them again
+    /// while the file's device, inode, size and change time are unchanged.
     File(PathBuf),
     /// The bytes of a `.jbl` stream, for stores without files.
     Bytes(Vec<u8>),

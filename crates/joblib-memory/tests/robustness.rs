@@ -276,3 +276,58 @@ fn a_result_from_another_entry_is_rejected() {
         h.get()
     );
 }
+
+/// A hit reuses the bytes of a result it read before only while the file
+/// is the same: a removal, a replacement by another file, a clear by
+/// another memory (process) and a rewrite in place are all seen at the
+/// next call.
+#[test]
+fn kept_results_follow_the_file() {
+    let (dir, memory) = setup();
+    let calls = AtomicUsize::new(0);
+    let f = memory.cache("tests::kept", |n: u64| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        n + 1
+    });
+    let computes = || calls.load(Ordering::SeqCst);
+    let digest = f.digest(&1u64).unwrap();
+    let out = output_of(&dir, "tests::kept", &digest);
+    // Computed, then read (and kept, once the file has settled for a
+    // moment) by a hit, then served from what was kept.
+    let hit_twice = || {
+        assert_eq!(f.call(1), 2);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(f.call(1), 2);
+        assert_eq!(f.call(1), 2);
+    };
+    assert_eq!(f.call(1), 2);
+    hit_twice();
+    assert_eq!(computes(), 1);
+
+    // Removed.
+    fs::remove_dir_all(out.parent().unwrap()).unwrap();
+    hit_twice();
+    assert_eq!(computes(), 2, "a removed entry is recomputed");
+
+    // Replaced by another entry's file (a new inode).
+    assert_eq!(f.call(5), 6);
+    let other = output_of(&dir, "tests::kept", &f.digest(&5u64).unwrap());
+    fs::copy(&other, out.with_extension("new")).unwrap();
+    fs::rename(out.with_extension("new"), &out).unwrap();
+    hit_twice();
+    assert_eq!(computes(), 4, "a result of another entry is recomputed");
+
+    // Cleared by another memory on the same directory.
+    Memory::new(dir.path()).clear().unwrap();
+    hit_twice();
+    assert_eq!(computes(), 5, "a cleared entry is recomputed");
+
+    // Rewritten in place (same inode, same size): the new content is
+    // served.
+    let forged =
+        joblib_persist::dump_to_writer(&(digest.to_hex(), 7u64, 0.5f64), Vec::new()).unwrap();
+    assert_eq!(forged.len() as u64, fs::metadata(&out).unwrap().len());
+    fs::write(&out, forged).unwrap();
+    assert_eq!(f.call(1), 7, "the file's new content is read");
+    assert_eq!(computes(), 5);
+}
