@@ -71,6 +71,10 @@ struct SlotState {
     pid: Option<u32>,
     /// The call whose batch the worker is running, and since when.
     busy: Option<(u64, Instant)>,
+    /// The worker was sent `SIGKILL` (its call stopped early, or the pool
+    /// shut down). It may have answered just before: the slot must not give
+    /// it another batch, whose task would be reported dead for nothing.
+    killed: bool,
 }
 
 type PoolKey = (usize, usize);
@@ -184,9 +188,10 @@ pub(crate) fn shutdown_all() {
     }
     for pool in &pools {
         for slot in &pool.slots {
-            let state = lock(&slot.state);
+            let mut state = lock(&slot.state);
             if let (Some(pid), Some(_)) = (state.pid, state.busy) {
                 kill(pid);
+                state.killed = true;
             }
         }
     }
@@ -201,11 +206,12 @@ pub(crate) fn shutdown_all() {
 pub(crate) fn kill_call(call_id: u64) {
     for pool in lock(pools()).values() {
         for slot in &pool.slots {
-            let state = lock(&slot.state);
+            let mut state = lock(&slot.state);
             if let (Some(pid), Some((call, _))) = (state.pid, state.busy)
                 && call == call_id
             {
                 kill(pid);
+                state.killed = true;
             }
         }
     }
@@ -331,7 +337,11 @@ fn slot_loop(
 /// Makes a new worker the slot's: its pid, and a handle on its socket for
 /// [`tell_release`].
 fn install(slot: &Slot, w: &Worker) {
-    lock(&slot.state).pid = Some(w.pid);
+    {
+        let mut state = lock(&slot.state);
+        state.pid = Some(w.pid);
+        state.killed = false;
+    }
     *lock(&slot.writer) = w.stream.try_clone().ok();
 }
 
@@ -551,7 +561,11 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
         wire::write_run(&mut NoSigPipe(&w.stream), &request, shared_from)
     };
     let reply = sent.and_then(|()| wire::read_from_worker(&mut w.reader));
-    lock(&slot.state).busy = None;
+    let killed = {
+        let mut state = lock(&slot.state);
+        state.busy = None;
+        std::mem::take(&mut state.killed)
+    };
     match reply {
         Ok(FromWorker::Reply(bytes)) => remote.complete(&bytes),
         Ok(FromWorker::ReplyArena { len, locator }) => {
@@ -585,6 +599,11 @@ fn run(slot: &Slot, worker: &mut Option<Worker>, mut remote: RemoteBatch) {
     }
     // The file of large arguments goes only now: the worker mapped it.
     drop(transport);
+    // Killed after it answered (the reply above was read in full before
+    // the signal): reap it now, and let the next batch start a new one.
+    if killed && worker.is_some() {
+        bury(slot, worker, "it was stopped".into());
+    }
 }
 
 /// Maps the segment in which a worker put its reply (it keeps it open until
