@@ -3,19 +3,16 @@
 //! that made them are in tests/fixtures/python/.
 #![cfg(feature = "python")]
 
+mod python_common;
+
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
 
 use joblib_persist::ndarray::{Array0, Array1, Array2, Array3, array};
 use joblib_persist::{ArrayData, Error, PyLoadOptions, PyValue, load_python, load_python_value};
 use serde::Deserialize;
 use serde_bytes::ByteBuf;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/python")
-        .join(name)
-}
+use python_common::fixture;
 
 #[derive(Deserialize, Debug)]
 struct Mixed {

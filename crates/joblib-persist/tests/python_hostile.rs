@@ -2,15 +2,11 @@
 //! never a panic, an abort, a hang or an unbounded allocation.
 #![cfg(feature = "python")]
 
-use std::path::PathBuf;
+mod python_common;
 
 use joblib_persist::{Error, PyLoadOptions, PyValue};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/python")
-        .join(name)
-}
+use python_common::fixture;
 
 fn load(bytes: &[u8]) -> Result<PyValue, Error> {
     PyLoadOptions::new().load_value_from_reader(bytes)

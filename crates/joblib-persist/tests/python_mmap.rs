@@ -3,6 +3,8 @@
 //! hostile files refused exactly as by `load_python`.
 #![cfg(feature = "python")]
 
+mod python_common;
+
 use std::path::{Path, PathBuf};
 
 use joblib_persist::ndarray::{Array1, Array2, Ix1, Ix2, array};
@@ -10,11 +12,7 @@ use joblib_persist::{Error, MmapArray, MmapMode, load_python, load_python_mmap};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/python")
-        .join(name)
-}
+use python_common::fixture;
 
 /// The arrays of the `mixed` fixtures, as views where possible.
 #[derive(Deserialize, Debug)]
